@@ -1,0 +1,8 @@
+//! The HTTP edge: criteria input, content negotiation, conditional requests, and the
+//! request-id layer that also renders error envelopes.
+
+pub mod body;
+pub mod criteria;
+pub mod encoding;
+pub mod etag;
+pub mod request_id;

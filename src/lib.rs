@@ -1,0 +1,21 @@
+//! aicrd — NVIDIA AI Cluster Runtime recipes, served from a build-time table.
+//!
+//! Module map:
+//! - [`recipe`] is the engine: criteria, catalog loading, resolution, Go-style JSON,
+//!   and the table compiler. `build.rs` compiles it too, to bake the catalog in.
+//! - [`table`] is the lookup table: canonical criteria key → precompressed bodies
+//!   (a phf map into one embedded blob, or the same built at start-up).
+//! - [`http`] is the edge: criteria input, `Accept-Encoding`, `If-None-Match`, request
+//!   ids and error envelopes; [`error`] is the one error type at the boundary.
+//! - [`routes`] holds one module per endpoint; [`server`] the state, router and
+//!   serve loop; [`cli`] the command line.
+
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod recipe;
+pub mod routes;
+pub mod server;
+pub mod table;
+
+pub use server::{AppState, router, serve};

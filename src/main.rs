@@ -1,0 +1,5 @@
+//! The `aicrd` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    aicrd::cli::main()
+}

@@ -1,0 +1,11 @@
+//! The recipe engine: criteria, catalog loading, resolution and the table compiler.
+//!
+//! This module tree depends only on serde, serde_json, serde-saphyr, rayon, the
+//! compressors and sha2, because `build.rs` compiles it too (via `#[path]`) to bake
+//! the embedded catalog into the binary.
+
+pub mod catalog;
+pub mod compile;
+pub mod criteria;
+pub mod json;
+pub mod resolve;
