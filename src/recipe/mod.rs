@@ -9,3 +9,4 @@ pub mod compile;
 pub mod criteria;
 pub mod json;
 pub mod resolve;
+pub mod values;
