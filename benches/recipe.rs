@@ -4,7 +4,7 @@
 
 use aicrd::recipe::criteria::{Criteria, CriteriaKey};
 use aicrd::recipe::resolve::resolve;
-use aicrd::server::{AppState, Limits};
+use aicrd::server::{AppState, Settings};
 use aicrd::table::RecipeTable;
 use axum::body::Body;
 use axum::http::Request;
@@ -23,16 +23,11 @@ fn lookup(c: &mut Criterion) {
             black_box(table.bytes(&entry.identity))
         })
     });
-    c.bench_function("criteria/parse_query", |b| {
-        b.iter(|| aicrd::http::criteria::from_query(black_box(Some(QUERY))))
-    });
-    let state = AppState::embedded(Limits::default()).unwrap();
+    c.bench_function("criteria/parse_query", |b| b.iter(|| aicrd::http::criteria::from_query(black_box(Some(QUERY)))));
+    let state = AppState::embedded(Settings { rate_limit: 0, ..Settings::default() }).unwrap();
     c.bench_function("baseline/resolve_and_serialise_per_request", |b| {
         b.iter(|| {
-            let criteria = Criteria {
-                key: black_box(key),
-                nodes: 0,
-            };
+            let criteria = Criteria { key: black_box(key), nodes: 0 };
             let resolved = resolve(&state.catalog, &criteria).unwrap();
             black_box(resolved.to_json(&key, 0, "dev"))
         })
@@ -41,20 +36,14 @@ fn lookup(c: &mut Criterion) {
 }
 
 fn router(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let state = AppState::embedded(Limits::default()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let state = AppState::embedded(Settings { rate_limit: 0, ..Settings::default() }).unwrap();
     let app = aicrd::router(state);
     let uri = format!("/v1/recipe?{QUERY}");
     c.bench_function("router/get_recipe", |b| {
         b.to_async(&rt).iter(|| {
             let app = app.clone();
-            let req = Request::get(&uri)
-                .header("accept-encoding", "gzip, zstd")
-                .body(Body::empty())
-                .unwrap();
+            let req = Request::get(&uri).header("accept-encoding", "gzip, zstd").body(Body::empty()).unwrap();
             async move { black_box(app.oneshot(req).await.unwrap()) }
         })
     });
@@ -65,10 +54,7 @@ fn router(c: &mut Criterion) {
     c.bench_function("router/get_recipe_304", |b| {
         b.to_async(&rt).iter(|| {
             let app = app.clone();
-            let req = Request::get(&uri)
-                .header("if-none-match", etag.clone())
-                .body(Body::empty())
-                .unwrap();
+            let req = Request::get(&uri).header("if-none-match", etag.clone()).body(Body::empty()).unwrap();
             async move { black_box(app.oneshot(req).await.unwrap()) }
         })
     });

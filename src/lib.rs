@@ -10,9 +10,11 @@
 //! - [`routes`] holds one module per endpoint; [`server`] the state, router and
 //!   serve loop; [`cli`] the command line.
 
+pub mod allowlist;
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod recipe;
 pub mod routes;
 pub mod server;

@@ -16,10 +16,7 @@ fn on_disk() -> BTreeMap<String, Vec<u8>> {
     if let Ok(entries) = std::fs::read_dir(DIR) {
         for entry in entries.flatten() {
             if entry.path().is_file() {
-                files.insert(
-                    entry.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(entry.path()).unwrap(),
-                );
+                files.insert(entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap());
             }
         }
     }
@@ -29,10 +26,8 @@ fn on_disk() -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn generated_snapshot_is_fresh() {
     let catalog = Catalog::from_files(embedded_catalog_files()).unwrap();
-    let expected: BTreeMap<String, Vec<u8>> = export_files(&catalog, VERSION, Format::Yaml)
-        .unwrap()
-        .into_iter()
-        .collect();
+    let expected: BTreeMap<String, Vec<u8>> =
+        export_files(&catalog, VERSION, Format::Yaml).unwrap().into_iter().collect();
     if std::env::var_os("UPDATE_GENERATED").is_some() {
         let _ = std::fs::remove_dir_all(DIR);
         let files: Vec<(String, Vec<u8>)> = expected.into_iter().collect();
@@ -40,14 +35,8 @@ fn generated_snapshot_is_fresh() {
         return;
     }
     let actual = on_disk();
-    let stale: Vec<&String> = expected
-        .keys()
-        .filter(|k| actual.get(*k) != expected.get(*k))
-        .collect();
-    let extra: Vec<&String> = actual
-        .keys()
-        .filter(|k| !expected.contains_key(*k))
-        .collect();
+    let stale: Vec<&String> = expected.keys().filter(|k| actual.get(*k) != expected.get(*k)).collect();
+    let extra: Vec<&String> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(
         stale.is_empty() && extra.is_empty(),
         "generated/ is stale ({} changed or missing, {} extra, e.g. {:?}); refresh it with\n    UPDATE_GENERATED=1 cargo test --test generated\nand commit the diff",

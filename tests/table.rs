@@ -17,25 +17,15 @@ fn embedded_table_matches_the_engine_for_every_combination() {
     for key in CriteriaKey::all() {
         let entry = table.get(&key).unwrap_or_else(|| panic!("{key} missing"));
         let identity = table.bytes(&entry.identity);
-        let expected = resolve(&catalog, &Criteria { key, nodes: 0 })
-            .unwrap()
-            .to_json(&key, 0, &table.version);
+        let expected = resolve(&catalog, &Criteria { key, nodes: 0 }).unwrap().to_json(&key, 0, &table.version);
         assert_eq!(identity, expected, "{key}");
         assert_eq!(entry.identity.etag, etag_for(&identity));
         let mut gunzipped = Vec::new();
-        flate2::read::GzDecoder::new(&table.bytes(&entry.gzip)[..])
-            .read_to_end(&mut gunzipped)
-            .unwrap();
+        flate2::read::GzDecoder::new(&table.bytes(&entry.gzip)[..]).read_to_end(&mut gunzipped).unwrap();
         assert_eq!(gunzipped, identity);
-        assert_eq!(
-            zstd::decode_all(&table.bytes(&entry.zstd)[..]).unwrap(),
-            identity
-        );
+        assert_eq!(zstd::decode_all(&table.bytes(&entry.zstd)[..]).unwrap(), identity);
         assert_eq!(entry.gzip.etag, etag_for(&table.bytes(&entry.gzip)));
-        assert_eq!(
-            &identity[entry.nodes_at as usize..entry.nodes_at as usize + 1],
-            b"}"
-        );
+        assert_eq!(&identity[entry.nodes_at as usize..entry.nodes_at as usize + 1], b"}");
     }
 }
 

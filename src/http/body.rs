@@ -1,4 +1,5 @@
-//! Reading request bodies under a size cap (http-api spec Q9: over the cap → 413).
+//! Reading request bodies under a size cap and a deadline (http-api spec stances Q9:
+//! over the cap → 413; Q8: a body that does not arrive in time → 408).
 
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
@@ -10,16 +11,18 @@ pub async fn read(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: std::time::Duration,
     message: &'static str,
 ) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::request_timeout(format!("request body not received within {deadline:?}")))?;
+    read.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if err.is::<http_body_util::LengthLimitError>() {
@@ -27,9 +30,6 @@ pub async fn read(
             }
             source = err.source();
         }
-        ApiError::invalid(
-            message,
-            format!("[INVALID_REQUEST] failed to read request body: {e}"),
-        )
+        ApiError::invalid(message, format!("[INVALID_REQUEST] failed to read request body: {e}"))
     })
 }

@@ -14,10 +14,8 @@ fn parse_q(text: &str) -> Option<u16> {
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let frac_value = frac
-        .bytes()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'))
-        * 10u16.pow(3 - frac.len() as u32);
+    let frac_value =
+        frac.bytes().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0')) * 10u16.pow(3 - frac.len() as u32);
     match int {
         "0" => Some(frac_value),
         "1" if frac_value == 0 => Some(1000),

@@ -64,11 +64,7 @@ mod tests {
             ("w/\"abc\"", false),
         ];
         for (header, expected) in cases {
-            assert_eq!(
-                none_match([header.as_bytes()], TAG),
-                *expected,
-                "{header:?}"
-            );
+            assert_eq!(none_match([header.as_bytes()], TAG), *expected, "{header:?}");
         }
         assert!(none_match(["\"x\"".as_bytes(), "\"abc\"".as_bytes()], TAG));
     }

@@ -5,4 +5,5 @@ pub mod body;
 pub mod criteria;
 pub mod encoding;
 pub mod etag;
+pub mod rate_limit;
 pub mod request_id;

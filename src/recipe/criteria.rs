@@ -168,10 +168,7 @@ impl CriteriaError {
     pub fn query_text(&self) -> String {
         match self {
             CriteriaError::InvalidValue { field, .. } => {
-                format!(
-                    "[INVALID_REQUEST] invalid {} parameter: {self}",
-                    field.as_str()
-                )
+                format!("[INVALID_REQUEST] invalid {} parameter: {self}", field.as_str())
             }
             _ => self.to_string(),
         }
@@ -181,10 +178,7 @@ impl CriteriaError {
     pub fn body_text(&self) -> String {
         match self {
             CriteriaError::InvalidValue { field, .. } => {
-                format!(
-                    "[INVALID_REQUEST] invalid {} in criteria spec: {self}",
-                    field.as_str()
-                )
+                format!("[INVALID_REQUEST] invalid {} in criteria spec: {self}", field.as_str())
             }
             _ => self.to_string(),
         }
@@ -213,9 +207,7 @@ fn fold(raw: &str) -> String {
 /// newline before the digits is rejected, as Go's scanner does), one optional sign,
 /// then decimal digits only, at most `2^31-1`. Negative numbers are reported as such.
 pub fn parse_nodes(raw: &str) -> Result<u32, CriteriaError> {
-    let invalid = || CriteriaError::InvalidNodes {
-        raw: raw.to_owned(),
-    };
+    let invalid = || CriteriaError::InvalidNodes { raw: raw.to_owned() };
     let start = raw.trim_start_matches(|c: char| c.is_whitespace() && c != '\n');
     if start.len() != raw.len() && raw[..raw.len() - start.len()].contains('\n') {
         return Err(invalid());
@@ -232,10 +224,7 @@ pub fn parse_nodes(raw: &str) -> Result<u32, CriteriaError> {
     if negative && magnitude != 0 {
         return Err(CriteriaError::NegativeNodes { value: -magnitude });
     }
-    u32::try_from(magnitude)
-        .ok()
-        .filter(|n| *n <= MAX_NODES)
-        .ok_or_else(invalid)
+    u32::try_from(magnitude).ok().filter(|n| *n <= MAX_NODES).ok_or_else(invalid)
 }
 
 /// The enum part of a criteria: exactly what selects a recipe.
@@ -255,11 +244,8 @@ pub struct CriteriaKey {
 
 impl CriteriaKey {
     /// Number of combinations in the full matrix.
-    pub const COUNT: usize = Service::ALL.len()
-        * Accelerator::ALL.len()
-        * Intent::ALL.len()
-        * Os::ALL.len()
-        * Platform::ALL.len();
+    pub const COUNT: usize =
+        Service::ALL.len() * Accelerator::ALL.len() * Intent::ALL.len() * Os::ALL.len() * Platform::ALL.len();
 
     /// Every combination, in a fixed order (service outermost, platform innermost).
     pub fn all() -> impl Iterator<Item = CriteriaKey> {
@@ -395,10 +381,7 @@ mod tests {
         assert_eq!(Intent::parse("tra\u{130}ning"), Ok(Intent::Training));
         assert_eq!(Service::parse("vanilla"), Ok(Service::Any));
         assert_eq!(Os::parse("AL2023"), Ok(Os::Amazonlinux));
-        assert_eq!(
-            Accelerator::parse("RTX-PRO-6000"),
-            Ok(Accelerator::RtxPro6000)
-        );
+        assert_eq!(Accelerator::parse("RTX-PRO-6000"), Ok(Accelerator::RtxPro6000));
         assert_eq!(
             Service::parse(" Foo ").unwrap_err().query_text(),
             "[INVALID_REQUEST] invalid service parameter: [INVALID_REQUEST] invalid service type:  Foo "
@@ -428,10 +411,7 @@ mod tests {
             "99999999999999999999",
             "８",
         ] {
-            assert!(
-                matches!(parse_nodes(bad), Err(CriteriaError::InvalidNodes { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(parse_nodes(bad), Err(CriteriaError::InvalidNodes { .. })), "{bad:?}");
         }
         assert_eq!(
             parse_nodes("-1").unwrap_err().to_string(),
