@@ -224,7 +224,7 @@ run() {
     wrk_run "$conns" "$duration" "$url" "$out.wrk"
     after=$(stat_py cpu "$pid")
     cut -d' ' -f1 /proc/loadavg >>"$out.load"
-    echo "$before $after" >"$out.cpu"
+    echo "$before $after" >"$out.cpu"   # utime stime before, utime stime after
     kill -0 "$pid" 2>/dev/null || die "$name died during the run"
 }
 

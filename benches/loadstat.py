@@ -7,12 +7,13 @@ Subcommands:
                                  or as soon as PID (the server) has exited
   fetch URL OUT [HEADER]         GET URL (optionally with one "Name: value" header), write
                                  the body to OUT, print "STATUS CONTENT-ENCODING HEADER-BYTES"
-  cpu PID...                     print the CPU ticks (utime+stime) of the PIDs and all their
+  cpu PID...                     print the CPU ticks "UTIME STIME" of the PIDs and all their
                                  descendants, summed
   report DIR                     read the runs recorded in DIR and print the comparison table
 
 A run is recorded by load.sh as three files in DIR, named SERVER-CONNS-ROUND.{wrk,cpu,load}:
-the wrk output, "TICKS_BEFORE TICKS_AFTER" and the 1-minute load average before and after.
+the wrk output, "UTIME STIME" ticks before and after (four numbers) and the 1-minute
+load average before and after.
 """
 
 import http.client
@@ -102,25 +103,27 @@ def _ticks(pid):
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
-        return 0
+        return 0, 0
     # The command name may contain spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     # Fields 14 and 15 of proc(5) (utime, stime) are at 11 and 12 after the name.
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def cpu(pids):
     seen = set()
     todo = [int(p) for p in pids]
-    total = 0
+    user = system = 0
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        total += _ticks(pid)
+        u, s = _ticks(pid)
+        user += u
+        system += s
         todo.extend(_children(pid))
-    print(total)
+    print(user, system)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -163,10 +166,11 @@ def report(directory):
         with open(base + ".wrk") as f:
             run = _parse_wrk(f.read())
         with open(base + ".cpu") as f:
-            before, after = (int(x) for x in f.read().split())
+            u0, s0, u1, s1 = (int(x) for x in f.read().split())
         with open(base + ".load") as f:
             loads.extend(float(x) for x in f.read().split())
-        run["cpu_s"] = (after - before) / hz
+        run["cpu_s"] = (u1 + s1 - u0 - s0) / hz
+        run["user_s"] = (u1 - u0) / hz
         runs.setdefault((conns, server), []).append(run)
 
     def summary(rs):
@@ -177,6 +181,9 @@ def report(directory):
             "p50": statistics.median(r["p50"] for r in rs),
             "p99": statistics.median(r["p99"] for r in rs),
             "cpu_us": statistics.median(cpu_us) if cpu_us else float("nan"),
+            "user_us": statistics.median(r["user_s"] * 1e6 / r["requests"] for r in rs if r["requests"])
+            if cpu_us
+            else float("nan"),
             "cpu_spread": (min(cpu_us), max(cpu_us)) if len(cpu_us) > 1 else None,
             "cpu_util": statistics.median(r["cpu_s"] / r["seconds"] for r in rs),
             "bad": sum(r["bad"] + r["errors"] for r in rs),
@@ -192,7 +199,7 @@ def report(directory):
     width = max(6, *(len(s) for s in servers))
     header = (
         f"{'conns':>5}  {'server':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU us/req':>10} {'CPU util':>8} {'errors':>6}"
+        f"{'CPU us/req':>10} {'user':>6} {'CPU util':>8} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -201,7 +208,7 @@ def report(directory):
         for server, s in rows.items():
             print(
                 f"{conns:>5}  {server:<{width}} {s['rps']:>9.0f} {s['p50']:>8.3f} {s['p99']:>8.3f} "
-                f"{s['cpu_us']:>10.2f} {s['cpu_util'] * 100:>7.0f}% {s['bad']:>6}"
+                f"{s['cpu_us']:>10.2f} {s['user_us']:>6.2f} {s['cpu_util'] * 100:>7.0f}% {s['bad']:>6}"
                 + (f"  (CPU us/req {s['cpu_spread'][0]:.2f} to {s['cpu_spread'][1]:.2f})" if s["cpu_spread"] else "")
             )
         ref = rows.get("nginx")
