@@ -4,14 +4,14 @@
 # Both servers run pinned to one core (SERVER_CPU), wrk to another (CLIENT_CPU); runs
 # are interleaved (aicrd, then nginx, per connection count and round), and for every
 # run the server's own CPU time is read from /proc/PID/stat, so the report can give
-# CPU microseconds per request, the figure that survives a noisy machine.
+# CPU microseconds per request, a steadier figure than req/s on a shared machine.
 #
 # Usage: benches/load.sh [--recipes DIR]       (see benches/README.md)
 #
 # Environment:
 #   DURATION=10s        length of each measured wrk run
 #   CONNS="1 16 64"     connection counts
-#   ROUNDS=1            interleaved rounds per connection count (results are pooled)
+#   ROUNDS=1            interleaved rounds per connection count (the report gives medians)
 #   WARMUP=2s           unmeasured wrk run against each server before measuring
 #   QUERY=...           query string of the representative request
 #   HEADER=             one extra request header for wrk, e.g. "Accept-Encoding: zstd"
