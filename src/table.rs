@@ -123,9 +123,18 @@ impl RecipeTable {
 
     /// The entry for a combination.
     pub fn get(&self, key: &CriteriaKey) -> Option<&Entry> {
-        let mut buf = String::with_capacity(48);
-        key.write_canonical(&mut buf);
-        self.get_str(&buf)
+        // The canonical key is at most 5 × 12 + 4 bytes: build it on the stack.
+        let mut buf = [0u8; 80];
+        let mut len = 0;
+        for (i, part) in key.parts().iter().enumerate() {
+            if i > 0 {
+                buf[len] = b'.';
+                len += 1;
+            }
+            buf[len..len + part.len()].copy_from_slice(part.as_bytes());
+            len += part.len();
+        }
+        std::str::from_utf8(&buf[..len]).ok().and_then(|k| self.get_str(k))
     }
 
     /// The entry for a canonical key string.

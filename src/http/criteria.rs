@@ -3,6 +3,7 @@
 
 use crate::recipe::criteria::{Criteria, RawCriteria};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Expected `kind` of a POSTed criteria document.
@@ -42,9 +43,9 @@ pub enum InputError {
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space and
 /// `%XX` a byte; a malformed escape is an error (our stance Q5).
-pub fn form_decode(s: &str) -> Result<String, String> {
+pub fn form_decode(s: &str) -> Result<Cow<'_, str>, String> {
     if !s.contains(['%', '+']) {
-        return Ok(s.to_owned());
+        return Ok(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -70,11 +71,11 @@ pub fn form_decode(s: &str) -> Result<String, String> {
         }
         i += 1;
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// Iterates the decoded `(name, value)` pairs of a query string.
-pub fn query_pairs(query: &str) -> impl Iterator<Item = Result<(String, String), String>> + '_ {
+pub fn query_pairs(query: &str) -> impl Iterator<Item = Result<(Cow<'_, str>, Cow<'_, str>), String>> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         Ok((form_decode(k)?, form_decode(v)?))
@@ -90,7 +91,7 @@ pub fn raw_from_query(query: Option<&str>, mut other: impl FnMut(&str, String)) 
     let mut gpu: Option<String> = None;
     for pair in query_pairs(query.unwrap_or("")) {
         let (name, value) = pair.map_err(InputError::Query)?;
-        let slot = match name.as_str() {
+        let slot = match &*name {
             "service" => &mut raw.service,
             "accelerator" => &mut raw.accelerator,
             "gpu" => &mut gpu,
@@ -99,12 +100,12 @@ pub fn raw_from_query(query: Option<&str>, mut other: impl FnMut(&str, String)) 
             "platform" => &mut raw.platform,
             "nodes" => &mut raw.nodes,
             _ => {
-                other(&name, value);
+                other(&name, value.into_owned());
                 continue;
             }
         };
         if slot.is_none() {
-            *slot = Some(value);
+            *slot = Some(value.into_owned());
         }
     }
     if raw.accelerator.as_deref().unwrap_or("").is_empty() {

@@ -15,29 +15,41 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id chosen for a request, available to handlers as an extension.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    /// The id as text (always ASCII).
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
 
 /// Picks the id for a request from its first `X-Request-Id` header.
-pub fn choose(header: Option<&HeaderValue>) -> String {
-    header
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| Uuid::try_parse(s).is_ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| Uuid::new_v4().to_string())
+pub fn choose(header: Option<&HeaderValue>) -> HeaderValue {
+    if let Some(value) = header {
+        if let Some(text) = value.to_str().ok().map(str::trim).filter(|s| Uuid::try_parse(s).is_ok()) {
+            if text.len() == value.len() {
+                return value.clone();
+            }
+            if let Ok(v) = HeaderValue::from_str(text) {
+                return v;
+            }
+        }
+    }
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
 /// Middleware: assigns the id, renders any [`ApiError`] envelope, echoes the header.
 pub async fn layer(mut req: Request, next: Next) -> Response {
-    let id = choose(req.headers().get(&X_REQUEST_ID));
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let id = RequestId(choose(req.headers().get(&X_REQUEST_ID)));
+    req.extensions_mut().insert(id.clone());
     let mut res = next.run(req).await;
-    if let Some(err) = res.extensions().get::<ApiError>().cloned() {
-        error::render(&err, &id, &mut res);
+    if let Some(err) = res.extensions_mut().remove::<ApiError>() {
+        error::render(&err, id.as_str(), &mut res);
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
-    }
+    res.headers_mut().insert(X_REQUEST_ID.clone(), id.0);
     res
 }
 
@@ -55,11 +67,13 @@ mod tests {
             "00000000-0000-0000-0000-000000000000",
         ] {
             assert_eq!(choose(Some(&HeaderValue::from_static(ok))), ok);
+            assert_eq!(choose(Some(&HeaderValue::from_str(&format!(" {ok} ")).unwrap())), ok);
         }
         for bad in ["", "abc", "6f9619ff-8b86-d011-b42d-00c04fc964fz"] {
             let id = choose(Some(&HeaderValue::from_static(bad)));
+            let id = id.to_str().unwrap();
             assert_ne!(id, bad);
-            assert_eq!(Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+            assert_eq!(Uuid::parse_str(id).unwrap().get_version_num(), 4);
             assert_eq!(id, id.to_lowercase());
         }
     }

@@ -46,7 +46,7 @@ macro_rules! dimension {
             /// Parses a raw request value (untrimmed, any case). `Err` carries the raw text.
             pub fn parse(raw: &str) -> Result<Self, CriteriaError> {
                 let folded = fold(raw);
-                match folded.as_str() {
+                match &*folded {
                     "" | "any" => Ok($name::Any),
                     $($text => Ok($name::$variant),)+
                     $($alias => Ok($name::$target),)*
@@ -191,16 +191,22 @@ impl CriteriaError {
 /// Go's `unicode.ToLower` does not, and U+0130 → `i`, U+212A → `k` are the only
 /// non-ASCII characters that fold onto ASCII. Everything else non-ASCII can never
 /// match an enum spelling, so any single-char fold is good enough for it.
-fn fold(raw: &str) -> String {
-    raw.trim()
-        .chars()
-        .map(|c| match c {
-            '\u{0130}' => 'i',
-            '\u{212A}' => 'k',
-            c if c.is_ascii() => c.to_ascii_lowercase(),
-            c => c.to_lowercase().next().unwrap_or(c),
-        })
-        .collect()
+fn fold(raw: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = raw.trim();
+    if !trimmed.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        return std::borrow::Cow::Borrowed(trimmed);
+    }
+    std::borrow::Cow::Owned(
+        trimmed
+            .chars()
+            .map(|c| match c {
+                '\u{0130}' => 'i',
+                '\u{212A}' => 'k',
+                c if c.is_ascii() => c.to_ascii_lowercase(),
+                c => c.to_lowercase().next().unwrap_or(c),
+            })
+            .collect(),
+    )
 }
 
 /// Parses a `nodes` value (our stance Q4): optional surrounding white space (a

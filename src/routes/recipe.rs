@@ -40,10 +40,16 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
 }
 
 /// All `Accept-Encoding` lines joined, or `None` if there is none.
-fn accept_encoding(headers: &HeaderMap) -> Option<String> {
-    let mut lines = headers.get_all(header::ACCEPT_ENCODING).iter().peekable();
-    lines.peek()?;
-    Some(lines.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect::<Vec<_>>().join(","))
+fn accept_encoding(headers: &HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
+    let mut lines = headers.get_all(header::ACCEPT_ENCODING).iter();
+    let first = lines.next()?;
+    let rest: Vec<&HeaderValue> = lines.collect();
+    if rest.is_empty() {
+        return Some(String::from_utf8_lossy(first.as_bytes()));
+    }
+    let all: Vec<String> =
+        std::iter::once(first).chain(rest).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    Some(std::borrow::Cow::Owned(all.join(",")))
 }
 
 /// Splices `,"nodes":N` into an identity body at `at` (spec §7.2).

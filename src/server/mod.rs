@@ -228,17 +228,30 @@ async fn api_version(mut res: Response) -> Response {
 /// Logs each request: debug for ordinary answers, error for 5xx.
 async fn log(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let method = Metrics::method_label(req.method());
+    let route = Metrics::route_label(req.uri().path());
+    let id = req.extensions().get::<RequestId>().cloned();
     let res = next.run(req).await;
     let status = res.status().as_u16();
-    let route = Metrics::route_label(&path);
     let duration_ms = started.elapsed().as_secs_f64() * 1e3;
     if status >= 500 {
-        tracing::error!(request_id = %id, %method, route, path, status, duration_ms, "request failed");
+        tracing::error!(
+            request_id = id.as_ref().map_or("", RequestId::as_str),
+            method,
+            route,
+            status,
+            duration_ms,
+            "request failed"
+        );
     } else {
-        tracing::debug!(request_id = %id, %method, route, status, duration_ms, "request completed");
+        tracing::debug!(
+            request_id = id.as_ref().map_or("", RequestId::as_str),
+            method,
+            route,
+            status,
+            duration_ms,
+            "request completed"
+        );
     }
     res
 }
