@@ -26,7 +26,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { recipe_body: 1 << 20, bundle_body: 16 << 20 }
+        Limits {
+            recipe_body: 1 << 20,
+            bundle_body: 16 << 20,
+        }
     }
 }
 
@@ -55,13 +58,23 @@ impl Deref for AppState {
 impl AppState {
     /// State serving a table compiled from `catalog`.
     pub fn new(table: RecipeTable, catalog: Catalog, limits: Limits) -> Self {
-        AppState(Arc::new(Shared { table, catalog, limits }))
+        AppState(Arc::new(Shared {
+            table,
+            catalog,
+            limits,
+        }))
     }
 }
 
 /// A method router that answers other methods with the 405 envelope.
-fn methods(router: MethodRouter<AppState>, allow: &'static str, list_allowed: bool) -> MethodRouter<AppState> {
-    router.fallback(move |method: Method| async move { ApiError::method_not_allowed(method.as_str(), allow, list_allowed) })
+fn methods(
+    router: MethodRouter<AppState>,
+    allow: &'static str,
+    list_allowed: bool,
+) -> MethodRouter<AppState> {
+    router.fallback(move |method: Method| async move {
+        ApiError::method_not_allowed(method.as_str(), allow, list_allowed)
+    })
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -73,7 +86,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/v1/recipe",
-            methods(get(routes::recipe::get).post(routes::recipe::post), "GET, HEAD, POST", true),
+            methods(
+                get(routes::recipe::get).post(routes::recipe::post),
+                "GET, HEAD, POST",
+                true,
+            ),
         )
         .fallback(not_found)
         // Outermost: the request-id layer, which also renders error envelopes.
@@ -87,5 +104,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
