@@ -83,7 +83,7 @@ impl ApiError {
         .detail("method", method)
         .header(header::ALLOW, HeaderValue::from_static(allow));
         if list_allowed {
-            let allowed: Vec<Value> = allow.split(", ").map(|m| Value::from(m)).collect();
+            let allowed: Vec<Value> = allow.split(", ").map(Value::from).collect();
             e = e.detail("allowed", allowed);
         }
         e

@@ -486,7 +486,7 @@ pub(crate) fn parse_yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, 
     serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         CatalogError::new(
             dir.display().to_string(),
@@ -502,7 +502,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), 
             .file_type()
             .map_err(|e| CatalogError::new(path.display().to_string(), None, e.to_string()))?;
         if kind.is_dir() {
-            collect_files(root, &path, out)?;
+            collect_files(&path, out)?;
         } else if kind.is_file() || kind.is_symlink() {
             out.push(path);
         }
@@ -514,7 +514,7 @@ impl Catalog {
     /// Loads and checks the catalog at `root`.
     pub fn load(root: &Path) -> Result<Catalog, CatalogError> {
         let mut paths = Vec::new();
-        collect_files(root, root, &mut paths)?;
+        collect_files(root, &mut paths)?;
         let mut files: Vec<(String, PathBuf)> = paths
             .into_iter()
             .filter_map(|p| {
