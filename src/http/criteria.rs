@@ -182,7 +182,9 @@ struct DocSeed<'a> {
     doc: &'a mut CriteriaDocument,
 }
 
-fn key_is(key: &str, name: &str, fold_case: bool) -> bool {
+/// Whether member `key` is `name`: ASCII case-insensitively when `fold_case` (Go's JSON
+/// decoder), exactly otherwise (YAML).
+pub fn key_is(key: &str, name: &str, fold_case: bool) -> bool {
     if fold_case {
         key.eq_ignore_ascii_case(name)
     } else {
@@ -234,11 +236,13 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
     }
 }
 
-/// Seed for `spec`: fields are merged into the target, so a repeated `spec` object
-/// adds to the first (Go semantics); `null` leaves a field as it was.
-struct SpecSeed<'a> {
-    fold_case: bool,
-    spec: &'a mut SpecFields,
+/// Seed for `spec` (and `/v1/query`'s `criteria`): fields are merged into the target,
+/// so a repeated object adds to the first (Go semantics); `null` leaves a field as it was.
+pub struct SpecSeed<'a> {
+    /// Match member names case-insensitively (JSON) or exactly (YAML).
+    pub fold_case: bool,
+    /// Where the fields go.
+    pub spec: &'a mut SpecFields,
 }
 
 impl<'de> DeserializeSeed<'de> for SpecSeed<'_> {
@@ -317,17 +321,26 @@ impl<'de> de::Deserialize<'de> for Nodes {
     }
 }
 
+/// Runs `seed` over a JSON body; trailing data is an error.
+pub fn json_seed<S: for<'de> DeserializeSeed<'de, Value = ()>>(
+    body: &[u8],
+    seed: S,
+) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    seed.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
 /// Decodes JSON with Go's member-name folding; trailing data is an error.
 pub fn decode_json(body: &[u8]) -> Result<CriteriaDocument, String> {
     let mut doc = CriteriaDocument::default();
-    let mut de = serde_json::Deserializer::from_slice(body);
-    DocSeed {
-        fold_case: true,
-        doc: &mut doc,
-    }
-    .deserialize(&mut de)
-    .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
+    json_seed(
+        body,
+        DocSeed {
+            fold_case: true,
+            doc: &mut doc,
+        },
+    )?;
     Ok(doc)
 }
 
@@ -336,25 +349,36 @@ fn client_yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true, with_snippet: false }
 }
 
-/// Decodes YAML (exact keys, duplicate keys rejected). An empty document means
-/// all-`any` (Q11).
-pub fn decode_yaml(body: &[u8]) -> Result<CriteriaDocument, String> {
+/// Runs `seed` over a YAML body (exact keys, duplicate keys rejected). A document of
+/// nothing but blank lines, comments and markers leaves `seed` unused.
+pub fn yaml_seed<S: for<'de> DeserializeSeed<'de, Value = ()>>(
+    body: &[u8],
+    seed: S,
+) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-    let mut doc = CriteriaDocument::default();
     if text.lines().all(|l| {
         let l = l.trim();
         l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
     }) {
-        return Ok(doc);
+        return Ok(());
     }
     serde_saphyr::with_deserializer_from_str_with_options(text, client_yaml_options(), |de| {
+        seed.deserialize(de)
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Decodes YAML (exact keys, duplicate keys rejected). An empty document means
+/// all-`any` (Q11).
+pub fn decode_yaml(body: &[u8]) -> Result<CriteriaDocument, String> {
+    let mut doc = CriteriaDocument::default();
+    yaml_seed(
+        body,
         DocSeed {
             fold_case: false,
             doc: &mut doc,
-        }
-        .deserialize(de)
-    })
-    .map_err(|e| e.to_string())?;
+        },
+    )?;
     Ok(doc)
 }
 
