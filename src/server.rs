@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 use crate::http::request_id;
 use crate::recipe::catalog::Catalog;
+use crate::recipe::hydrate::QueryIndex;
 use crate::routes;
 use crate::table::RecipeTable;
 use axum::Router;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub table: RecipeTable,
     /// The catalog the table was compiled from.
     pub catalog: Catalog,
+    /// Every combination's hydrated recipe, for `/v1/query`.
+    pub queries: QueryIndex,
     /// Body caps.
     pub limits: Limits,
 }
@@ -56,11 +59,15 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// State serving a table compiled from `catalog`.
+    /// State serving a table compiled from `catalog`. Hydrates the catalog's recipes
+    /// for `/v1/query` now, so no request ever does.
     pub fn new(table: RecipeTable, catalog: Catalog, limits: Limits) -> Self {
+        let queries = QueryIndex::build(&catalog, &table.version);
+        tracing::info!(stats = %queries.stats, "hydrated recipes for /v1/query");
         AppState(Arc::new(Shared {
             table,
             catalog,
+            queries,
             limits,
         }))
     }
@@ -88,6 +95,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/recipe",
             methods(
                 get(routes::recipe::get).post(routes::recipe::post),
+                "GET, HEAD, POST",
+                true,
+            ),
+        )
+        .route(
+            "/v1/query",
+            methods(
+                get(routes::query::get).post(routes::query::post),
                 "GET, HEAD, POST",
                 true,
             ),

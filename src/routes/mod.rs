@@ -1,3 +1,4 @@
 //! One module per endpoint.
 
+pub mod query;
 pub mod recipe;
