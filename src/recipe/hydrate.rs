@@ -117,7 +117,7 @@ impl Hydrated {
     /// Hydrates a resolved recipe.
     pub fn new(catalog: &Catalog, resolved: &Resolved, version: &str) -> Hydrated {
         let members = members(catalog, resolved, version);
-        let (mut head, mut tail) = (Vec::with_capacity(64 * 1024), Vec::new());
+        let (mut head, mut tail) = (Vec::new(), Vec::new());
         head.push(b'{');
         let mut in_tail = false;
         for (i, slot) in slots(&members).enumerate() {
@@ -263,8 +263,9 @@ impl<'h> Document<'h> {
         self.key.write_canonical(&mut key);
         let digest = Sha256::new()
             .chain_update(self.recipe.digest)
-            .chain_update(key.as_bytes())
             .chain_update(self.nodes.to_le_bytes())
+            .chain_update(key.as_bytes())
+            .chain_update([0])
             .chain_update(select::path(selector).as_bytes())
             .finalize();
         format!("\"{}\"", hex::encode(&digest[..16]))
