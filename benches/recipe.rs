@@ -16,14 +16,18 @@ const QUERY: &str = "service=eks&accelerator=h100&intent=training&os=ubuntu&plat
 
 fn lookup(c: &mut Criterion) {
     let table = RecipeTable::embedded();
-    let key = aicrd::http::criteria::from_query(Some(QUERY)).unwrap().key;
+    let key = aicrd::http::criteria::from_query(Some(QUERY), &aicrd::recipe::criteria::Vocabulary::all()).unwrap().key;
     c.bench_function("table/lookup", |b| {
         b.iter(|| {
             let entry = table.get(black_box(&key)).unwrap();
             black_box(table.bytes(&entry.identity))
         })
     });
-    c.bench_function("criteria/parse_query", |b| b.iter(|| aicrd::http::criteria::from_query(black_box(Some(QUERY)))));
+    c.bench_function("criteria/parse_query", |b| {
+        b.iter(|| {
+            aicrd::http::criteria::from_query(black_box(Some(QUERY)), &aicrd::recipe::criteria::Vocabulary::all())
+        })
+    });
     let state = AppState::embedded(Settings { rate_limit: 0, ..Settings::default() }).unwrap();
     c.bench_function("baseline/resolve_and_serialise_per_request", |b| {
         b.iter(|| {

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `recipe`, `export`.
+//! The command line: `serve` (default), `recipe`, `query`, `export`.
 //!
 //! Configuration is parsed once here (flags with environment fallbacks) and passed
 //! down; nothing deeper reads the environment.
@@ -6,6 +6,7 @@
 use crate::allowlist::Allowlists;
 use crate::recipe::catalog::Catalog;
 use crate::recipe::criteria::{CriteriaError, RawCriteria};
+use crate::recipe::hydrate::{Document, Hydrated};
 use crate::recipe::resolve::resolve;
 use crate::server::{AppState, Limits, Settings, Timeouts};
 use crate::table::{BUILD_DATE, COMMIT, RecipeTable, VERSION};
@@ -35,6 +36,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the recipe for one set of criteria.
     Recipe(RecipeArgs),
+    /// Print one value of the hydrated recipe for one set of criteria.
+    Query(QueryArgs),
     /// Write every combination's recipe to a directory.
     Export(ExportArgs),
 }
@@ -198,6 +201,31 @@ struct RecipeArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+struct QueryArgs {
+    /// Catalog, criteria and output format, as for `recipe`.
+    #[command(flatten)]
+    recipe: RecipeArgs,
+    /// Dot-path into the hydrated recipe (e.g. `components.gpu-operator.values.driver.version`);
+    /// empty for the whole document.
+    #[arg(long, default_value = "")]
+    selector: String,
+}
+
+impl RecipeArgs {
+    /// The criteria flags, unvalidated.
+    fn raw_criteria(&self) -> RawCriteria {
+        RawCriteria {
+            service: self.service.clone(),
+            accelerator: self.accelerator.clone(),
+            intent: self.intent.clone(),
+            os: self.os.clone(),
+            platform: self.platform.clone(),
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
 struct ExportArgs {
     #[command(flatten)]
     catalog: CatalogArgs,
@@ -325,21 +353,29 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 fn print_recipe(args: RecipeArgs) -> Result<(), String> {
     let catalog = load_catalog(&args.catalog)?;
-    let raw = RawCriteria {
-        service: args.service,
-        accelerator: args.accelerator,
-        intent: args.intent,
-        os: args.os,
-        platform: args.platform,
-        nodes: args.nodes,
-    };
-    let criteria = raw.parse().map_err(|e: CriteriaError| e.to_string())?;
+    let criteria = args.raw_criteria().parse_with(&catalog.vocabulary()).map_err(|e: CriteriaError| e.to_string())?;
     let resolved = resolve(&catalog, &criteria).map_err(|e| e.to_string())?;
     let out = match args.format {
         Format::Json => String::from_utf8_lossy(&resolved.to_json(&criteria.key, criteria.nodes, VERSION)).into_owned(),
         Format::Yaml => resolved.to_yaml(&criteria.key, criteria.nodes, VERSION),
     };
     print!("{out}");
+    Ok(())
+}
+
+/// Resolves and hydrates the one recipe asked for and prints the selected value.
+fn print_query(args: QueryArgs) -> Result<(), String> {
+    let catalog = load_catalog(&args.recipe.catalog)?;
+    let criteria =
+        args.recipe.raw_criteria().parse_with(&catalog.vocabulary()).map_err(|e: CriteriaError| e.to_string())?;
+    let resolved = resolve(&catalog, &criteria).map_err(|e| e.to_string())?;
+    let hydrated = Hydrated::new(&catalog, &resolved, VERSION);
+    let document = Document::new(&hydrated, &criteria);
+    let selected = document.select(&args.selector).map_err(|e| e.to_string())?;
+    match args.recipe.format {
+        Format::Json => print!("{}", String::from_utf8_lossy(&document.to_json(selected))),
+        Format::Yaml => print!("{}", document.to_yaml(selected)),
+    }
     Ok(())
 }
 
@@ -375,6 +411,7 @@ pub fn main() -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Recipe(args)) => print_recipe(args),
+        Some(Command::Query(args)) => print_query(args),
         Some(Command::Export(args)) => export(args),
     };
     match result {

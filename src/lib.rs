@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`recipe`] is the engine: criteria, catalog loading, resolution, Go-style JSON,
 //!   and the table compiler. `build.rs` compiles it too, to bake the catalog in.
+//!   `recipe::hydrate` holds `/v1/query`'s documents, hydrated once at start-up.
 //! - [`table`] is the lookup table: canonical criteria key → precompressed bodies
 //!   (a phf map into one embedded blob, or the same built at start-up).
 //! - [`http`] is the edge: criteria input, `Accept-Encoding`, `If-None-Match`, request

@@ -17,7 +17,12 @@ fn expected_body(state: &aicrd::AppState, key: CriteriaKey, nodes: u32) -> Vec<u
 }
 
 fn eks_h100_training() -> CriteriaKey {
-    aicrd::http::criteria::from_query(Some("service=eks&accelerator=h100&intent=training&os=ubuntu")).unwrap().key
+    aicrd::http::criteria::from_query(
+        Some("service=eks&accelerator=h100&intent=training&os=ubuntu"),
+        &aicrd::recipe::criteria::Vocabulary::all(),
+    )
+    .unwrap()
+    .key
 }
 
 #[tokio::test]

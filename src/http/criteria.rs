@@ -1,7 +1,7 @@
 //! Reading criteria from requests: the GET query string and the POST
 //! `RecipeCriteria` body (recipe-engine spec §2.2–§2.4, with our stances Q4/Q5/Q11/Q12).
 
-use crate::recipe::criteria::{Criteria, RawCriteria};
+use crate::recipe::criteria::{Criteria, RawCriteria, Vocabulary};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -115,8 +115,8 @@ pub fn raw_from_query(query: Option<&str>, mut other: impl FnMut(&str, String)) 
 }
 
 /// Parses GET criteria.
-pub fn from_query(query: Option<&str>) -> Result<Criteria, InputError> {
-    raw_from_query(query, |_, _| {})?.parse().map_err(InputError::QueryValue)
+pub fn from_query(query: Option<&str>, vocabulary: &Vocabulary) -> Result<Criteria, InputError> {
+    raw_from_query(query, |_, _| {})?.parse_with(vocabulary).map_err(InputError::QueryValue)
 }
 
 /// How a POST body is decoded.
@@ -167,7 +167,9 @@ struct DocSeed<'a> {
     doc: &'a mut CriteriaDocument,
 }
 
-fn key_is(key: &str, name: &str, fold_case: bool) -> bool {
+/// Whether member `key` is `name`: ASCII case-insensitively when `fold_case` (Go's JSON
+/// decoder), exactly otherwise (YAML).
+pub fn key_is(key: &str, name: &str, fold_case: bool) -> bool {
     if fold_case { key.eq_ignore_ascii_case(name) } else { key == name }
 }
 
@@ -212,11 +214,13 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
     }
 }
 
-/// Seed for `spec`: fields are merged into the target, so a repeated `spec` object
-/// adds to the first (Go semantics); `null` leaves a field as it was.
-struct SpecSeed<'a> {
-    fold_case: bool,
-    spec: &'a mut SpecFields,
+/// Seed for `spec` (and `/v1/query`'s `criteria`): fields are merged into the target,
+/// so a repeated object adds to the first (Go semantics); `null` leaves a field as it was.
+pub struct SpecSeed<'a> {
+    /// Match member names case-insensitively (JSON) or exactly (YAML).
+    pub fold_case: bool,
+    /// Where the fields go.
+    pub spec: &'a mut SpecFields,
 }
 
 impl<'de> DeserializeSeed<'de> for SpecSeed<'_> {
@@ -293,12 +297,17 @@ impl<'de> de::Deserialize<'de> for Nodes {
     }
 }
 
+/// Runs `seed` over a JSON body; trailing data is an error.
+pub fn json_seed<S: for<'de> DeserializeSeed<'de, Value = ()>>(body: &[u8], seed: S) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    seed.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
 /// Decodes JSON with Go's member-name folding; trailing data is an error.
 pub fn decode_json(body: &[u8]) -> Result<CriteriaDocument, String> {
     let mut doc = CriteriaDocument::default();
-    let mut de = serde_json::Deserializer::from_slice(body);
-    DocSeed { fold_case: true, doc: &mut doc }.deserialize(&mut de).map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
+    json_seed(body, DocSeed { fold_case: true, doc: &mut doc })?;
     Ok(doc)
 }
 
@@ -307,27 +316,31 @@ fn client_yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true, with_snippet: false }
 }
 
-/// Decodes YAML (exact keys, duplicate keys rejected). An empty document means
-/// all-`any` (Q11).
-pub fn decode_yaml(body: &[u8]) -> Result<CriteriaDocument, String> {
+/// Runs `seed` over a YAML body (exact keys, duplicate keys rejected). A document of
+/// nothing but blank lines, comments and markers leaves `seed` unused.
+pub fn yaml_seed<S: for<'de> DeserializeSeed<'de, Value = ()>>(body: &[u8], seed: S) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-    let mut doc = CriteriaDocument::default();
     if text.lines().all(|l| {
         let l = l.trim();
         l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
     }) {
-        return Ok(doc);
+        return Ok(());
     }
-    serde_saphyr::with_deserializer_from_str_with_options(text, client_yaml_options(), |de| {
-        DocSeed { fold_case: false, doc: &mut doc }.deserialize(de)
-    })
-    .map_err(|e| e.to_string())?;
+    serde_saphyr::with_deserializer_from_str_with_options(text, client_yaml_options(), |de| seed.deserialize(de))
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes YAML (exact keys, duplicate keys rejected). An empty document means
+/// all-`any` (Q11).
+pub fn decode_yaml(body: &[u8]) -> Result<CriteriaDocument, String> {
+    let mut doc = CriteriaDocument::default();
+    yaml_seed(body, DocSeed { fold_case: false, doc: &mut doc })?;
     Ok(doc)
 }
 
 impl CriteriaDocument {
     /// Checks `kind`/`apiVersion`, normalises the enums, validates `nodes`.
-    pub fn into_criteria(self) -> Result<Criteria, InputError> {
+    pub fn into_criteria(self, vocabulary: &Vocabulary) -> Result<Criteria, InputError> {
         if let Some(kind) = self.kind.filter(|k| !k.is_empty() && k != CRITERIA_KIND) {
             return Err(InputError::Kind(kind));
         }
@@ -336,12 +349,12 @@ impl CriteriaDocument {
         }
         let mut raw = self.spec.raw;
         raw.nodes = self.spec.nodes.map(|n| n.to_string());
-        raw.parse().map_err(InputError::BodyValue)
+        raw.parse_with(vocabulary).map_err(InputError::BodyValue)
     }
 }
 
 /// Parses a POST `/v1/recipe` body.
-pub fn from_body(body: &[u8], content_type: Option<&str>) -> Result<Criteria, InputError> {
+pub fn from_body(body: &[u8], content_type: Option<&str>, vocabulary: &Vocabulary) -> Result<Criteria, InputError> {
     if body.is_empty() {
         return Err(InputError::EmptyBody);
     }
@@ -352,7 +365,7 @@ pub fn from_body(body: &[u8], content_type: Option<&str>) -> Result<Criteria, In
             decode_json(body).map_err(|e| InputError::ContentType(content_type.unwrap_or_default().to_owned(), e))?
         }
     };
-    doc.into_criteria()
+    doc.into_criteria(vocabulary)
 }
 
 #[cfg(test)]
@@ -363,50 +376,58 @@ mod tests {
 
     #[test]
     fn query_rules() {
-        let c = from_query(Some("service=eks&service=gke&gpu=h100")).unwrap();
+        let c = from_query(Some("service=eks&service=gke&gpu=h100"), &Vocabulary::all()).unwrap();
         assert_eq!((c.key.service, c.key.accelerator), (Service::Eks, Accelerator::H100));
-        let c = from_query(Some("service=&service=eks&accelerator=%20&gpu=h100")).unwrap();
+        let c = from_query(Some("service=&service=eks&accelerator=%20&gpu=h100"), &Vocabulary::all()).unwrap();
         assert_eq!((c.key.service, c.key.accelerator), (Service::Any, Accelerator::Any));
-        let c = from_query(Some("SERVICE=eks&intent=+Training+&nodes=%2B8")).unwrap();
+        let c = from_query(Some("SERVICE=eks&intent=+Training+&nodes=%2B8"), &Vocabulary::all()).unwrap();
         assert_eq!((c.key.service, c.key.intent, c.nodes), (Service::Any, Intent::Training, 8));
         assert_eq!(
-            from_query(Some("os=ubuntu;x")).unwrap_err().to_string(),
+            from_query(Some("os=ubuntu;x"), &Vocabulary::all()).unwrap_err().to_string(),
             "[INVALID_REQUEST] invalid os parameter: [INVALID_REQUEST] invalid os type: ubuntu;x"
         );
-        assert!(matches!(from_query(Some("service=%zz")), Err(InputError::Query(_))));
+        assert!(matches!(from_query(Some("service=%zz"), &Vocabulary::all()), Err(InputError::Query(_))));
         assert_eq!(
-            from_query(Some("accelerator=bad&gpu=h100")).unwrap_err().to_string(),
+            from_query(Some("accelerator=bad&gpu=h100"), &Vocabulary::all()).unwrap_err().to_string(),
             "[INVALID_REQUEST] invalid accelerator parameter: [INVALID_REQUEST] invalid accelerator type: bad"
         );
     }
 
     #[test]
     fn json_bodies_follow_go_semantics() {
-        let c = from_body(br#"{"Spec":{"SERVICE":"eks"}}"#, None).unwrap();
+        let c = from_body(br#"{"Spec":{"SERVICE":"eks"}}"#, None, &Vocabulary::all()).unwrap();
         assert_eq!(c.key.service, Service::Eks);
-        let c = from_body(br#"{"spec":{"service":"eks"},"spec":{"intent":"training"}}"#, None).unwrap();
+        let c =
+            from_body(br#"{"spec":{"service":"eks"},"spec":{"intent":"training"}}"#, None, &Vocabulary::all()).unwrap();
         assert_eq!((c.key.service, c.key.intent), (Service::Eks, Intent::Training));
-        assert_eq!(from_body(b"null", None).unwrap(), Criteria::default());
-        assert_eq!(from_body(br#"{"spec":null}"#, None).unwrap(), Criteria::default());
-        assert!(matches!(from_body(b"{} x", None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(b"  ", None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(br#"{"spec":{"nodes":2.5}}"#, None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(br#"{"spec":{"nodes":"5"}}"#, None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(b"[]", None), Err(InputError::Json(_))));
-        assert_eq!(from_body(b"", None), Err(InputError::EmptyBody));
+        assert_eq!(from_body(b"null", None, &Vocabulary::all()).unwrap(), Criteria::default());
+        assert_eq!(from_body(br#"{"spec":null}"#, None, &Vocabulary::all()).unwrap(), Criteria::default());
+        assert!(matches!(from_body(b"{} x", None, &Vocabulary::all()), Err(InputError::Json(_))));
+        assert!(matches!(from_body(b"  ", None, &Vocabulary::all()), Err(InputError::Json(_))));
+        assert!(matches!(from_body(br#"{"spec":{"nodes":2.5}}"#, None, &Vocabulary::all()), Err(InputError::Json(_))));
+        assert!(matches!(from_body(br#"{"spec":{"nodes":"5"}}"#, None, &Vocabulary::all()), Err(InputError::Json(_))));
+        assert!(matches!(from_body(b"[]", None, &Vocabulary::all()), Err(InputError::Json(_))));
+        assert_eq!(from_body(b"", None, &Vocabulary::all()), Err(InputError::EmptyBody));
         assert_eq!(
-            from_body(br#"{"kind":"Other"}"#, None).unwrap_err().to_string(),
+            from_body(br#"{"kind":"Other"}"#, None, &Vocabulary::all()).unwrap_err().to_string(),
             "[INVALID_REQUEST] invalid kind \"Other\", expected \"RecipeCriteria\""
         );
         assert_eq!(
-            from_body(br#"{"spec":{"nodes":-3}}"#, None).unwrap_err().to_string(),
+            from_body(br#"{"spec":{"nodes":-3}}"#, None, &Vocabulary::all()).unwrap_err().to_string(),
             "[INVALID_REQUEST] invalid nodes count: -3 (must be >= 0)"
         );
-        assert!(matches!(from_body(b"service: eks", Some("text/plain")), Err(InputError::ContentType(..))));
+        assert!(matches!(
+            from_body(b"service: eks", Some("text/plain"), &Vocabulary::all()),
+            Err(InputError::ContentType(..))
+        ));
         assert_eq!(
-            from_body(br#"{"spec":{"gpu":"h100","service":"bad"}}"#, Some("application/json; charset=utf-8"))
-                .unwrap_err()
-                .to_string(),
+            from_body(
+                br#"{"spec":{"gpu":"h100","service":"bad"}}"#,
+                Some("application/json; charset=utf-8"),
+                &Vocabulary::all()
+            )
+            .unwrap_err()
+            .to_string(),
             "[INVALID_REQUEST] invalid service in criteria spec: [INVALID_REQUEST] invalid service type: bad"
         );
     }
@@ -414,18 +435,19 @@ mod tests {
     #[test]
     fn yaml_bodies() {
         let yaml = Some("application/x-yaml");
-        let c = from_body(b"kind: RecipeCriteria\nspec:\n  service: EKS\n  nodes: 4\n", yaml).unwrap();
+        let c =
+            from_body(b"kind: RecipeCriteria\nspec:\n  service: EKS\n  nodes: 4\n", yaml, &Vocabulary::all()).unwrap();
         assert_eq!((c.key.service, c.nodes), (Service::Eks, 4));
-        let c = from_body(b"spec:\n  Service: eks\n", yaml).unwrap();
+        let c = from_body(b"spec:\n  Service: eks\n", yaml, &Vocabulary::all()).unwrap();
         assert_eq!(c.key.service, Service::Any);
-        assert_eq!(from_body(b"---\n", yaml).unwrap(), Criteria::default());
-        assert_eq!(from_body(b"# nothing\n", yaml).unwrap(), Criteria::default());
-        assert_eq!(from_body(b"spec: ~\n", yaml).unwrap(), Criteria::default());
-        assert!(matches!(from_body(b"spec: {}\nspec: {}\n", yaml), Err(InputError::Yaml(_))));
-        assert!(matches!(from_body(b"spec:\n  nodes: \"5\"\n", yaml), Err(InputError::Yaml(_))));
-        assert!(matches!(from_body(b"- a\n", yaml), Err(InputError::Yaml(_))));
+        assert_eq!(from_body(b"---\n", yaml, &Vocabulary::all()).unwrap(), Criteria::default());
+        assert_eq!(from_body(b"# nothing\n", yaml, &Vocabulary::all()).unwrap(), Criteria::default());
+        assert_eq!(from_body(b"spec: ~\n", yaml, &Vocabulary::all()).unwrap(), Criteria::default());
+        assert!(matches!(from_body(b"spec: {}\nspec: {}\n", yaml, &Vocabulary::all()), Err(InputError::Yaml(_))));
+        assert!(matches!(from_body(b"spec:\n  nodes: \"5\"\n", yaml, &Vocabulary::all()), Err(InputError::Yaml(_))));
+        assert!(matches!(from_body(b"- a\n", yaml, &Vocabulary::all()), Err(InputError::Yaml(_))));
         assert!(matches!(
-            from_body(b"spec:\n  service: 123\n", yaml),
+            from_body(b"spec:\n  service: 123\n", yaml, &Vocabulary::all()),
             Err(InputError::BodyValue(_)) | Err(InputError::Yaml(_))
         ));
     }
@@ -433,17 +455,17 @@ mod tests {
     proptest! {
         #[test]
         fn query_parser_never_panics(q in ".{0,120}") {
-            let _ = from_query(Some(&q));
+            let _ = from_query(Some(&q), &Vocabulary::all());
         }
 
         #[test]
         fn body_parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..160), ct in prop::sample::select(vec!["application/json", "application/yaml", "text/plain"])) {
-            let _ = from_body(&body, Some(ct));
+            let _ = from_body(&body, Some(ct), &Vocabulary::all());
         }
 
         #[test]
         fn json_bodies_never_panic(body in r#"\{("spec"|"kind"|"SPEC"|"x"): ?(\{("service"|"nodes"|"os"): ?("eks"|-?[0-9]{1,12}|null|\[\]|"[a-z]{0,5}")\}|null|"RecipeCriteria")\}"#) {
-            let _ = from_body(body.as_bytes(), None);
+            let _ = from_body(body.as_bytes(), None, &Vocabulary::all());
         }
     }
 }

@@ -1,5 +1,55 @@
-//! Conditional requests: `If-None-Match` against our strong ETags (RFC 9110 §13.1.2,
-//! weak comparison per §8.8.3.2).
+//! Conditional requests and cacheable answers: `If-None-Match` against our strong
+//! ETags (RFC 9110 §13.1.2, weak comparison per §8.8.3.2), and the 200/304/412 answer
+//! that `/v1/recipe` and `/v1/query` share (http-api spec §13).
+
+use crate::error::ApiError;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// `Cache-Control` of cacheable answers.
+pub const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=600");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Answers a cacheable request whose representation has the strong tag `etag`. If
+/// `If-None-Match` matches it: 304 for GET/HEAD (with `ETag`, `Cache-Control` and
+/// `Vary`), 412 for POST, and `body` is never called. Otherwise 200 with the JSON
+/// bytes and content coding `body` returns.
+pub fn respond(
+    headers: &HeaderMap,
+    is_post: bool,
+    etag: HeaderValue,
+    vary: Option<HeaderValue>,
+    body: impl FnOnce() -> (Bytes, Option<&'static str>),
+) -> Result<Response, ApiError> {
+    let tag = etag.to_str().unwrap_or_default();
+    if none_match(headers.get_all(header::IF_NONE_MATCH).iter().map(HeaderValue::as_bytes), tag) {
+        if is_post {
+            return Err(ApiError::precondition_failed());
+        }
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        let h = res.headers_mut();
+        h.insert(header::ETAG, etag);
+        h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
+        if let Some(vary) = vary {
+            h.insert(header::VARY, vary);
+        }
+        return Ok(res);
+    }
+    let (bytes, coding) = body();
+    let mut res = Response::new(Body::from(bytes));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, JSON);
+    h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
+    h.insert(header::ETAG, etag);
+    if let Some(vary) = vary {
+        h.insert(header::VARY, vary);
+    }
+    if let Some(coding) = coding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    Ok(res)
+}
 
 /// Whether `If-None-Match` (all header lines, in order) matches `etag` (a quoted
 /// strong tag such as `"abc"`). `*` matches any current representation. A header

@@ -26,14 +26,14 @@ impl RequestId {
 
 /// Picks the id for a request from its first `X-Request-Id` header.
 pub fn choose(header: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(value) = header {
-        if let Some(text) = value.to_str().ok().map(str::trim).filter(|s| Uuid::try_parse(s).is_ok()) {
-            if text.len() == value.len() {
-                return value.clone();
-            }
-            if let Ok(v) = HeaderValue::from_str(text) {
-                return v;
-            }
+    if let Some(value) = header
+        && let Some(text) = value.to_str().ok().map(str::trim).filter(|s| Uuid::try_parse(s).is_ok())
+    {
+        if text.len() == value.len() {
+            return value.clone();
+        }
+        if let Ok(v) = HeaderValue::from_str(text) {
+            return v;
         }
     }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];

@@ -366,6 +366,22 @@ pub struct RegistryComponent {
     pub node_scheduling: NodeScheduling,
 }
 
+/// Criteria values a catalog declares beyond those its overlays use (registry
+/// `criteria:`), e.g. `os: [talos]` for a catalog whose base recipe serves Talos.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DeclaredCriteria {
+    /// Services.
+    #[serde(deserialize_with = "nullable")]
+    pub service: Vec<String>,
+    /// Accelerators.
+    #[serde(deserialize_with = "nullable")]
+    pub accelerator: Vec<String>,
+    /// Operating systems.
+    #[serde(deserialize_with = "nullable")]
+    pub os: Vec<String>,
+}
+
 /// The component registry (`registry.yaml`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -373,6 +389,9 @@ pub struct Registry {
     /// Entries, in file order.
     #[serde(deserialize_with = "nullable")]
     pub components: Vec<RegistryComponent>,
+    /// Criteria values the catalog declares.
+    #[serde(deserialize_with = "nullable")]
+    pub criteria: DeclaredCriteria,
 }
 
 impl Registry {
@@ -453,6 +472,29 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError>
 }
 
 impl Catalog {
+    /// The later criteria values this catalog accepts: those its overlays select on
+    /// and those its registry declares. Others stay invalid, as in v0.11.1.
+    pub fn vocabulary(&self) -> super::criteria::Vocabulary {
+        use super::criteria::{Field, LATER_VALUES};
+        let mut enabled = Vec::new();
+        for (field, value) in LATER_VALUES {
+            let declared = match field {
+                Field::Service => &self.registry.criteria.service,
+                Field::Accelerator => &self.registry.criteria.accelerator,
+                _ => &self.registry.criteria.os,
+            };
+            let used = self
+                .overlays
+                .values()
+                .filter_map(|o| o.spec.criteria.as_ref())
+                .any(|c| c.fields().iter().any(|(name, v)| *name == field.as_str() && *v == value));
+            if used || declared.iter().any(|d| d == value) {
+                enabled.push((field, value));
+            }
+        }
+        super::criteria::Vocabulary { enabled }
+    }
+
     /// Loads and checks the catalog at `root`.
     pub fn load(root: &Path) -> Result<Catalog, CatalogError> {
         let mut paths = Vec::new();

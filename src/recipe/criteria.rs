@@ -94,6 +94,39 @@ dimension!(
     aliases []
 );
 
+/// Values accepted by NVIDIA's current API but unknown to the Go server v0.11.1. A
+/// catalog enables them by using or declaring them (see [`Vocabulary`]); otherwise
+/// they are rejected exactly like unknown values, as v0.11.1 does.
+pub const LATER_VALUES: [(Field, &str); 3] =
+    [(Field::Service, "lke"), (Field::Accelerator, "rtx-pro-6000"), (Field::Os, "talos")];
+
+/// Which of the [`LATER_VALUES`] a catalog accepts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// Enabled later values, as `(field, canonical value)`.
+    pub enabled: Vec<(Field, &'static str)>,
+}
+
+impl Vocabulary {
+    /// Accepts every value (the full matrix).
+    pub fn all() -> Self {
+        Vocabulary { enabled: LATER_VALUES.to_vec() }
+    }
+
+    /// Whether a canonical value of `field` is accepted.
+    pub fn accepts(&self, field: Field, value: &str) -> bool {
+        !LATER_VALUES.contains(&(field, value)) || self.enabled.contains(&(field, value))
+    }
+
+    fn check<T>(&self, field: Field, value: T, as_str: &str, raw: &Option<String>) -> Result<T, CriteriaError> {
+        if self.accepts(field, as_str) {
+            Ok(value)
+        } else {
+            Err(CriteriaError::InvalidValue { field, raw: raw.clone().unwrap_or_default() })
+        }
+    }
+}
+
 /// The six criteria fields, in the order the Go server validates them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -351,16 +384,26 @@ impl RawCriteria {
     /// Validates in the Go server's order: service, accelerator, intent, os, platform,
     /// nodes; the first failure is returned.
     pub fn parse(&self) -> Result<Criteria, CriteriaError> {
+        self.parse_with(&Vocabulary::all())
+    }
+
+    /// [`Self::parse`], accepting later values only where `vocabulary` enables them.
+    pub fn parse_with(&self, vocabulary: &Vocabulary) -> Result<Criteria, CriteriaError> {
         fn val(v: &Option<String>) -> &str {
             v.as_deref().unwrap_or("")
         }
-        let key = CriteriaKey {
-            service: Service::parse(val(&self.service))?,
-            accelerator: Accelerator::parse(val(&self.accelerator))?,
-            intent: Intent::parse(val(&self.intent))?,
-            os: Os::parse(val(&self.os))?,
-            platform: Platform::parse(val(&self.platform))?,
-        };
+        let v = vocabulary;
+        let service = Service::parse(val(&self.service))?;
+        let service = v.check(Field::Service, service, service.as_str(), &self.service)?;
+        let accelerator = Accelerator::parse(val(&self.accelerator))?;
+        let accelerator = v.check(Field::Accelerator, accelerator, accelerator.as_str(), &self.accelerator)?;
+        let intent = Intent::parse(val(&self.intent))?;
+        let intent = v.check(Field::Intent, intent, intent.as_str(), &self.intent)?;
+        let os = Os::parse(val(&self.os))?;
+        let os = v.check(Field::Os, os, os.as_str(), &self.os)?;
+        let platform = Platform::parse(val(&self.platform))?;
+        let platform = v.check(Field::Platform, platform, platform.as_str(), &self.platform)?;
+        let key = CriteriaKey { service, accelerator, intent, os, platform };
         let nodes = match self.nodes.as_deref() {
             None | Some("") => 0,
             Some(raw) => parse_nodes(raw)?,
@@ -392,6 +435,21 @@ mod tests {
             Service::parse(" Foo ").unwrap_err().query_text(),
             "[INVALID_REQUEST] invalid service parameter: [INVALID_REQUEST] invalid service type:  Foo "
         );
+    }
+
+    #[test]
+    fn later_values_need_the_vocabulary() {
+        let raw = RawCriteria { service: Some("LKE".into()), ..RawCriteria::default() };
+        assert_eq!(raw.parse().unwrap().key.service, Service::Lke);
+        let err = raw.parse_with(&Vocabulary::default()).unwrap_err();
+        assert_eq!(
+            err.query_text(),
+            "[INVALID_REQUEST] invalid service parameter: [INVALID_REQUEST] invalid service type: LKE"
+        );
+        let some = Vocabulary { enabled: vec![(Field::Service, "lke")] };
+        assert!(raw.parse_with(&some).is_ok());
+        let talos = RawCriteria { os: Some("talos".into()), ..RawCriteria::default() };
+        assert!(talos.parse_with(&some).is_err());
     }
 
     #[test]

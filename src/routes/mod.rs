@@ -1,4 +1,5 @@
 //! One module per endpoint.
 
+pub mod query;
 pub mod recipe;
 pub mod system;

@@ -9,21 +9,19 @@ use crate::server::AppState;
 use crate::table::{Coding, RecipeTable};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::Response;
 use std::io::Write;
 
-/// `Cache-Control` of cacheable answers.
-pub const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=600");
 /// `Vary` of negotiated answers.
 pub const VARY: HeaderValue = HeaderValue::from_static("Accept-Encoding");
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// `message` of criteria errors.
 pub const INVALID_CRITERIA: &str = "Invalid recipe criteria";
 
 /// `GET /v1/recipe` (HEAD is derived by the router).
 pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
-    let criteria = criteria::from_query(uri.query()).map_err(|e| ApiError::invalid(INVALID_CRITERIA, e.to_string()))?;
+    let criteria = criteria::from_query(uri.query(), &state.vocabulary)
+        .map_err(|e| ApiError::invalid(INVALID_CRITERIA, e.to_string()))?;
     state.allowlists.check(&criteria.key)?;
     respond(&state.table, &criteria, &headers, false)
 }
@@ -33,7 +31,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
     let bytes =
         body::read(&headers, body, state.limits.recipe_body, state.settings.timeouts.body, INVALID_CRITERIA).await?;
     let content_type = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let criteria = criteria::from_body(&bytes, content_type.as_deref())
+    let criteria = criteria::from_body(&bytes, content_type.as_deref(), &state.vocabulary)
         .map_err(|e| ApiError::invalid(INVALID_CRITERIA, e.to_string()))?;
     state.allowlists.check(&criteria.key)?;
     respond(&state.table, &criteria, &headers, true)
@@ -101,26 +99,5 @@ pub fn respond(
 ) -> Result<Response, ApiError> {
     let coding = encoding::negotiate(accept_encoding(headers).as_deref()).map_err(|()| ApiError::not_acceptable())?;
     let (bytes, tag) = representation(table, criteria, coding)?;
-    let tag_text = tag.to_str().unwrap_or_default();
-    if etag::none_match(headers.get_all(header::IF_NONE_MATCH).iter().map(HeaderValue::as_bytes), tag_text) {
-        if is_post {
-            return Err(ApiError::precondition_failed());
-        }
-        let mut res = StatusCode::NOT_MODIFIED.into_response();
-        let h = res.headers_mut();
-        h.insert(header::ETAG, tag);
-        h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
-        h.insert(header::VARY, VARY);
-        return Ok(res);
-    }
-    let mut res = Response::new(Body::from(bytes));
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, JSON);
-    h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
-    h.insert(header::ETAG, tag);
-    h.insert(header::VARY, VARY);
-    if let Some(enc) = coding.header() {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
-    }
-    Ok(res)
+    etag::respond(headers, is_post, tag, Some(VARY), || (bytes, coding.header()))
 }

@@ -19,6 +19,7 @@ use crate::http::rate_limit::{self, Bucket, Limiter, RateLimitState};
 use crate::http::request_id::{self, RequestId};
 use crate::metrics::Metrics;
 use crate::recipe::catalog::Catalog;
+use crate::recipe::hydrate::QueryIndex;
 use crate::routes;
 use crate::table::RecipeTable;
 use axum::Router;
@@ -119,6 +120,10 @@ pub struct Shared {
     pub table: RecipeTable,
     /// The catalog the table was compiled from.
     pub catalog: Catalog,
+    /// Every combination's hydrated recipe, for `/v1/query`.
+    pub queries: QueryIndex,
+    /// Criteria values the catalog accepts beyond v0.11.1's.
+    pub vocabulary: crate::recipe::criteria::Vocabulary,
     /// Body caps.
     pub limits: Limits,
     /// Criteria allowlists.
@@ -164,9 +169,14 @@ impl AppState {
         settings: Settings,
         limiter: Option<Arc<dyn Limiter>>,
     ) -> Self {
+        // Hydrate every recipe for `/v1/query` now, so no request ever does.
+        let queries = QueryIndex::build(&catalog, &table.version);
+        tracing::info!(stats = %queries.stats, "hydrated recipes for /v1/query");
         AppState(Arc::new(Shared {
             table,
+            vocabulary: catalog.vocabulary(),
             catalog,
+            queries,
             limits: settings.limits,
             allowlists: settings.allowlists.clone(),
             settings,
@@ -281,6 +291,13 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
             "/v1/recipe",
             with_deadline(
                 methods(get(routes::recipe::get).post(routes::recipe::post), "GET, HEAD, POST", true),
+                t.handler,
+            ),
+        )
+        .route(
+            "/v1/query",
+            with_deadline(
+                methods(get(routes::query::get).post(routes::query::post), "GET, HEAD, POST", true),
                 t.handler,
             ),
         )
