@@ -13,7 +13,10 @@
 #   CONNS="1 16 64"     connection counts
 #   ROUNDS=1            interleaved rounds per connection count (the report gives medians)
 #   WARMUP=2s           unmeasured wrk run against each server before measuring
-#   QUERY=...           query string of the representative request
+#   URL_PATH=/v1/recipe route to load: /v1/recipe or /v1/query (nginx serves the same
+#                       bytes under the same path)
+#   QUERY=...           query string of the representative request; for /v1/query add a
+#                       selector, e.g. QUERY='service=eks&intent=training&selector=components.gpu-operator.values.driver'
 #   HEADER=             one extra request header for wrk, e.g. "Accept-Encoding: zstd"
 #                       or "If-None-Match: *" (nginx then gets the matching bytes/status)
 #   AICRD_BIN=          use this binary instead of `cargo build --release`
@@ -35,7 +38,12 @@ HEADER=${HEADER:-}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RECIPES=${AICR_RECIPES_DIR:-}
-readonly HOST=127.0.0.1 URL_PATH=/v1/recipe
+URL_PATH=${URL_PATH:-/v1/recipe}
+case "$URL_PATH" in
+    /v1/recipe | /v1/query) ;;
+    *) echo "URL_PATH must be /v1/recipe or /v1/query" >&2; exit 2 ;;
+esac
+readonly HOST=127.0.0.1 URL_PATH
 
 while (($#)); do
     case $1 in

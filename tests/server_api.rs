@@ -186,6 +186,21 @@ async fn allowlists_apply_after_normalisation() {
     assert_eq!(post.status, 200);
     let post = send(&state, request(Method::POST, "/v1/recipe", &[], r#"{"spec":{"accelerator":"b200"}}"#)).await;
     assert_eq!(assert_envelope(&post, 400, "INVALID_REQUEST")["message"], "accelerator type not allowed");
+    // /v1/query applies the same lists after the same normalisation.
+    let query = get(&state, "/v1/query?accelerator=gb200&selector=criteria", &[]).await;
+    assert_eq!(assert_envelope(&query, 400, "INVALID_REQUEST")["message"], "accelerator type not allowed");
+    let query = send(
+        &state,
+        request(
+            Method::POST,
+            "/v1/query",
+            &[("content-type", "application/json")],
+            r#"{"criteria":{"accelerator":"H100"},"selector":"criteria.accelerator"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(query.status, 200);
+    assert_eq!(query.json(), "h100");
     // Syntax errors win over allowlist errors.
     let bad = get(&state, "/v1/recipe?accelerator=bogus", &[]).await;
     assert_eq!(bad.json()["message"], "Invalid recipe criteria");
