@@ -27,14 +27,18 @@ fn main() {
         .ok()
         .filter(|v| !v.is_empty())
         .or_else(|| git(&["describe", "--tags", "--exact-match"]))
-        .unwrap_or_else(|| std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION"));
+        .unwrap_or_else(|| {
+            std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION")
+        });
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let date = git(&["log", "-1", "--format=%cI"]).unwrap_or_else(|| "unknown".into());
     println!("cargo::rustc-env=AICRD_VERSION={version}");
     println!("cargo::rustc-env=AICRD_COMMIT={commit}");
     println!("cargo::rustc-env=AICRD_BUILD_DATE={date}");
 
-    let dir = std::env::var_os("AICR_RECIPES_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("recipes"));
+    let dir = std::env::var_os("AICR_RECIPES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("recipes"));
     println!("cargo::rerun-if-changed={}", dir.display());
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
@@ -43,6 +47,7 @@ fn main() {
     let compiled = recipe::compile::compile(&catalog, &version)
         .unwrap_or_else(|e| panic!("recipe catalog {}: {e}", dir.display()));
     recipe::compile::write_table(&compiled, &out).expect("write the recipe table into OUT_DIR");
-    recipe::compile::write_catalog_files(&dir, &out).expect("write the catalog file list into OUT_DIR");
+    recipe::compile::write_catalog_files(&dir, &out)
+        .expect("write the catalog file list into OUT_DIR");
     println!("cargo::warning=recipe table: {}", compiled.stats);
 }

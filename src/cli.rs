@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `recipe`, `export`.
+//! The command line: `serve` (default), `recipe`, `export`, `bundle`.
 //!
 //! Configuration is parsed once here (flags with environment fallbacks) and passed
 //! down; nothing deeper reads the environment.
@@ -13,7 +13,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const LONG_VERSION: &str = concat!(env!("AICRD_VERSION"), " (commit ", env!("AICRD_COMMIT"), ", built ", env!("AICRD_BUILD_DATE"), ")");
+const LONG_VERSION: &str = concat!(
+    env!("AICRD_VERSION"),
+    " (commit ",
+    env!("AICRD_COMMIT"),
+    ", built ",
+    env!("AICRD_BUILD_DATE"),
+    ")"
+);
 
 /// aicrd: NVIDIA AI Cluster Runtime recipes from a precompiled table.
 #[derive(Debug, Parser)]
@@ -34,6 +41,8 @@ enum Command {
     Recipe(RecipeArgs),
     /// Write every combination's recipe to a directory.
     Export(ExportArgs),
+    /// Generate a deployment bundle from a recipe file.
+    Bundle(crate::bundle::cli::BundleArgs),
 }
 
 /// Which catalog to use.
@@ -108,8 +117,11 @@ struct ExportArgs {
 /// Embedded catalog, or the directory given.
 pub fn load_catalog(args: &CatalogArgs) -> Result<Catalog, String> {
     match &args.recipes {
-        Some(dir) => Catalog::load(dir).map_err(|e| format!("recipe catalog {}: {e}", dir.display())),
-        None => Catalog::from_files(crate::table::embedded_catalog_files()).map_err(|e| format!("embedded catalog: {e}")),
+        Some(dir) => {
+            Catalog::load(dir).map_err(|e| format!("recipe catalog {}: {e}", dir.display()))
+        }
+        None => Catalog::from_files(crate::table::embedded_catalog_files())
+            .map_err(|e| format!("embedded catalog: {e}")),
     }
 }
 
@@ -130,19 +142,34 @@ pub fn load_table(args: &CatalogArgs) -> Result<(Catalog, RecipeTable), String> 
 
 /// Files of an export: `(relative path, bytes)`, recipes by canonical key plus `index.tsv`
 /// (key, applied overlays, component versions).
-pub fn export_files(catalog: &Catalog, version: &str, format: Format) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn export_files(
+    catalog: &Catalog,
+    version: &str,
+    format: Format,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     use crate::recipe::criteria::{Criteria, CriteriaKey};
     let mut files = Vec::with_capacity(CriteriaKey::COUNT + 1);
     let mut index = String::from("# key\tapplied overlays\tcomponents\n");
     for key in CriteriaKey::all() {
-        let resolved = resolve(catalog, &Criteria { key, nodes: 0 }).map_err(|e| format!("{key}: {e}"))?;
+        let resolved =
+            resolve(catalog, &Criteria { key, nodes: 0 }).map_err(|e| format!("{key}: {e}"))?;
         let name = key.canonical();
         let versions: Vec<String> = resolved
             .components
             .iter()
-            .map(|c| if c.version.is_empty() { c.name.clone() } else { format!("{}@{}", c.name, c.version) })
+            .map(|c| {
+                if c.version.is_empty() {
+                    c.name.clone()
+                } else {
+                    format!("{}@{}", c.name, c.version)
+                }
+            })
             .collect();
-        index.push_str(&format!("{name}\t{}\t{}\n", resolved.applied_overlays.join(","), versions.join(",")));
+        index.push_str(&format!(
+            "{name}\t{}\t{}\n",
+            resolved.applied_overlays.join(","),
+            versions.join(",")
+        ));
         let (ext, bytes) = match format {
             Format::Json => ("json", resolved.to_json(&key, 0, version)),
             Format::Yaml => ("yaml", resolved.to_yaml(&key, 0, version).into_bytes()),
@@ -158,7 +185,11 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("AICR_LOG_LEVEL")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {
@@ -208,7 +239,10 @@ fn print_recipe(args: RecipeArgs) -> Result<(), String> {
     let criteria = raw.parse().map_err(|e: CriteriaError| e.to_string())?;
     let resolved = resolve(&catalog, &criteria).map_err(|e| e.to_string())?;
     let out = match args.format {
-        Format::Json => String::from_utf8_lossy(&resolved.to_json(&criteria.key, criteria.nodes, VERSION)).into_owned(),
+        Format::Json => {
+            String::from_utf8_lossy(&resolved.to_json(&criteria.key, criteria.nodes, VERSION))
+                .into_owned()
+        }
         Format::Yaml => resolved.to_yaml(&criteria.key, criteria.nodes, VERSION),
     };
     print!("{out}");
@@ -244,6 +278,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Recipe(args)) => print_recipe(args),
         Some(Command::Export(args)) => export(args),
+        Some(Command::Bundle(args)) => crate::bundle::cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

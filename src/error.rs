@@ -29,8 +29,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>, retryable: bool) -> Self {
-        ApiError { status, code, message: message.into(), details: Map::new(), retryable, headers: Vec::new() }
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        retryable: bool,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            retryable,
+            headers: Vec::new(),
+        }
     }
 
     /// Adds a `details` member.
@@ -62,9 +74,14 @@ impl ApiError {
 
     /// 405 with `Allow` and `details.method` (and `details.allowed` when given).
     pub fn method_not_allowed(method: &str, allow: &'static str, list_allowed: bool) -> Self {
-        let mut e = Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed", false)
-            .detail("method", method)
-            .header(header::ALLOW, HeaderValue::from_static(allow));
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed",
+            false,
+        )
+        .detail("method", method)
+        .header(header::ALLOW, HeaderValue::from_static(allow));
         if list_allowed {
             let allowed: Vec<Value> = allow.split(", ").map(|m| Value::from(m)).collect();
             e = e.detail("allowed", allowed);
@@ -74,37 +91,68 @@ impl ApiError {
 
     /// 406: no acceptable content coding.
     pub fn not_acceptable() -> Self {
-        Self::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", "No acceptable content encoding", false)
-            .detail("available", vec!["zstd", "gzip", "identity"])
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "No acceptable content encoding",
+            false,
+        )
+        .detail("available", vec!["zstd", "gzip", "identity"])
     }
 
     /// 412: `If-None-Match` matched on a method that cannot answer 304.
     pub fn precondition_failed() -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED", "Precondition failed", false)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PRECONDITION_FAILED",
+            "Precondition failed",
+            false,
+        )
     }
 
     /// 413 (http-api spec Q9).
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "INVALID_REQUEST", "Request body exceeds maximum allowed size", false)
-            .detail("limit_bytes", limit)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "INVALID_REQUEST",
+            "Request body exceeds maximum allowed size",
+            false,
+        )
+        .detail("limit_bytes", limit)
     }
 
     /// 408 for a body that did not arrive in time (http-api spec Q8).
     pub fn request_timeout(error: impl Into<String>) -> Self {
-        Self::new(StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "Request body was not received in time", true)
-            .detail("error", error.into())
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "TIMEOUT",
+            "Request body was not received in time",
+            true,
+        )
+        .detail("error", error.into())
     }
 
     /// 500 `INTERNAL_ERROR`.
     pub fn internal(error: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal server error", true)
-            .detail("error", error.into())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Internal server error",
+            true,
+        )
+        .detail("error", error.into())
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -151,7 +199,10 @@ pub fn render(error: &ApiError, request_id: &str, res: &mut Response) {
         retryable: error.retryable,
     };
     let body = crate::recipe::json::to_document(&envelope);
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res.headers_mut().remove(header::CONTENT_LENGTH);
     *res.body_mut() = axum::body::Body::from(body);
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::from_fn;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -26,7 +26,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { recipe_body: 1 << 20, bundle_body: 16 << 20 }
+        Limits {
+            recipe_body: 1 << 20,
+            bundle_body: 16 << 20,
+        }
     }
 }
 
@@ -55,13 +58,23 @@ impl Deref for AppState {
 impl AppState {
     /// State serving a table compiled from `catalog`.
     pub fn new(table: RecipeTable, catalog: Catalog, limits: Limits) -> Self {
-        AppState(Arc::new(Shared { table, catalog, limits }))
+        AppState(Arc::new(Shared {
+            table,
+            catalog,
+            limits,
+        }))
     }
 }
 
 /// A method router that answers other methods with the 405 envelope.
-fn methods(router: MethodRouter<AppState>, allow: &'static str, list_allowed: bool) -> MethodRouter<AppState> {
-    router.fallback(move |method: Method| async move { ApiError::method_not_allowed(method.as_str(), allow, list_allowed) })
+fn methods(
+    router: MethodRouter<AppState>,
+    allow: &'static str,
+    list_allowed: bool,
+) -> MethodRouter<AppState> {
+    router.fallback(move |method: Method| async move {
+        ApiError::method_not_allowed(method.as_str(), allow, list_allowed)
+    })
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -73,7 +86,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/v1/recipe",
-            methods(get(routes::recipe::get).post(routes::recipe::post), "GET, HEAD, POST", true),
+            methods(
+                get(routes::recipe::get).post(routes::recipe::post),
+                "GET, HEAD, POST",
+                true,
+            ),
+        )
+        .route(
+            "/v1/bundle",
+            methods(post(routes::bundle::post), "POST", false),
         )
         .fallback(not_found)
         // Outermost: the request-id layer, which also renders error envelopes.
@@ -87,5 +108,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

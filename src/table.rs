@@ -20,7 +20,10 @@ mod embedded {
 
 /// The files of the catalog embedded at build time, as `(relative path, bytes)`.
 pub fn embedded_catalog_files() -> Vec<(String, Vec<u8>)> {
-    embedded::FILES.iter().map(|(p, b)| ((*p).to_string(), b.to_vec())).collect()
+    embedded::FILES
+        .iter()
+        .map(|(p, b)| ((*p).to_string(), b.to_vec()))
+        .collect()
 }
 
 /// Version string baked into recipes and reported by the server.
@@ -67,7 +70,10 @@ pub struct RecipeTable {
 
 impl std::fmt::Debug for RecipeTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecipeTable").field("entries", &self.len()).field("version", &self.version).finish()
+        f.debug_struct("RecipeTable")
+            .field("entries", &self.len())
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -88,18 +94,37 @@ impl RecipeTable {
     }
 
     /// Compiles `catalog` now (what `serve --recipes DIR` does at start-up).
-    pub fn compile(catalog: &Catalog, version: &str) -> Result<(RecipeTable, compile::Stats), CompileError> {
+    pub fn compile(
+        catalog: &Catalog,
+        version: &str,
+    ) -> Result<(RecipeTable, compile::Stats), CompileError> {
         let compiled = compile::compile(catalog, version)?;
         // ETags live as long as the table, which lives as long as the process.
-        let leak = |v: Variant<String>| Variant { start: v.start, len: v.len, etag: &*Box::leak(v.etag.into_boxed_str()) };
+        let leak = |v: Variant<String>| Variant {
+            start: v.start,
+            len: v.len,
+            etag: &*Box::leak(v.etag.into_boxed_str()),
+        };
         let index = compiled
             .entries
             .into_iter()
             .map(|(key, e)| {
-                (key, Entry { identity: leak(e.identity), gzip: leak(e.gzip), zstd: leak(e.zstd), nodes_at: e.nodes_at })
+                (
+                    key,
+                    Entry {
+                        identity: leak(e.identity),
+                        gzip: leak(e.gzip),
+                        zstd: leak(e.zstd),
+                        nodes_at: e.nodes_at,
+                    },
+                )
             })
             .collect();
-        let table = RecipeTable { blob: Bytes::from(compiled.blob), index: Index::Loaded(index), version: version.into() };
+        let table = RecipeTable {
+            blob: Bytes::from(compiled.blob),
+            index: Index::Loaded(index),
+            version: version.into(),
+        };
         Ok((table, compiled.stats))
     }
 
@@ -133,7 +158,8 @@ impl RecipeTable {
 
     /// The bytes of one variant (a cheap slice of the blob).
     pub fn bytes(&self, v: &Variant) -> Bytes {
-        self.blob.slice(v.start as usize..(v.start + v.len) as usize)
+        self.blob
+            .slice(v.start as usize..(v.start + v.len) as usize)
     }
 
     /// Variant of an entry for a coding.

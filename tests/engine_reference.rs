@@ -7,14 +7,17 @@ use aicrd::recipe::resolve::resolve;
 use std::path::Path;
 
 fn reference() -> Catalog {
-    Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes")).expect("reference catalog loads")
+    Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes"))
+        .expect("reference catalog loads")
 }
 
 #[test]
 fn every_golden_class_matches_byte_for_byte() {
     let catalog = reference();
-    let golden: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("../shared/spec/recipe-engine-golden.json").unwrap()).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("../shared/spec/recipe-engine-golden.json").unwrap(),
+    )
+    .unwrap();
     let classes = golden["classes"].as_array().unwrap();
     let index = golden["index"].as_object().unwrap();
     let mut checked = 0;
@@ -41,9 +44,18 @@ fn every_golden_class_matches_byte_for_byte() {
             "\"criteria\":{{\"service\":\"{}\",\"accelerator\":\"{}\",\"intent\":\"{}\",\"os\":\"{}\",\"platform\":\"{}\"}}",
             parts[0], parts[1], parts[2], parts[3], parts[4]
         );
-        let expected = class["body"].as_str().unwrap().replace(&rep_criteria, &mine);
-        let got = resolve(&catalog, &Criteria { key, nodes: 0 }).unwrap().to_json(&key, 0, "dev");
-        assert_eq!(String::from_utf8(got).unwrap(), expected, "combination {combo}");
+        let expected = class["body"]
+            .as_str()
+            .unwrap()
+            .replace(&rep_criteria, &mine);
+        let got = resolve(&catalog, &Criteria { key, nodes: 0 })
+            .unwrap()
+            .to_json(&key, 0, "dev");
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            expected,
+            "combination {combo}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 1620);

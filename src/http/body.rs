@@ -6,7 +6,12 @@ use axum::http::{HeaderMap, header};
 
 /// Reads the whole body, refusing more than `limit` bytes. A declared
 /// `Content-Length` over the cap is refused before reading.
-pub async fn read(headers: &HeaderMap, body: Body, limit: usize, message: &'static str) -> Result<Bytes, ApiError> {
+pub async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    message: &'static str,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -22,6 +27,9 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize, message: &'stat
             }
             source = err.source();
         }
-        ApiError::invalid(message, format!("[INVALID_REQUEST] failed to read request body: {e}"))
+        ApiError::invalid(
+            message,
+            format!("[INVALID_REQUEST] failed to read request body: {e}"),
+        )
     })
 }

@@ -53,13 +53,20 @@ pub fn form_decode(s: &str) -> Result<String, String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match byte {
                     Some(b) => out.push(b),
                     None => {
                         let end = (i + 3).min(bytes.len());
-                        return Err(format!("invalid URL escape {:?}", String::from_utf8_lossy(&bytes[i..end])));
+                        return Err(format!(
+                            "invalid URL escape {:?}",
+                            String::from_utf8_lossy(&bytes[i..end])
+                        ));
                     }
                 }
                 i += 2;
@@ -83,7 +90,10 @@ pub fn query_pairs(query: &str) -> impl Iterator<Item = Result<(String, String),
 /// occurrence wins, an empty value means absent, `gpu` stands in for an absent or
 /// empty `accelerator`. Returns the raw strings plus every other pair (for callers
 /// such as `/v1/query` that read more parameters).
-pub fn raw_from_query(query: Option<&str>, mut other: impl FnMut(&str, String)) -> Result<RawCriteria, InputError> {
+pub fn raw_from_query(
+    query: Option<&str>,
+    mut other: impl FnMut(&str, String),
+) -> Result<RawCriteria, InputError> {
     let mut raw = RawCriteria::default();
     let mut gpu: Option<String> = None;
     for pair in query_pairs(query.unwrap_or("")) {
@@ -113,7 +123,9 @@ pub fn raw_from_query(query: Option<&str>, mut other: impl FnMut(&str, String)) 
 
 /// Parses GET criteria.
 pub fn from_query(query: Option<&str>) -> Result<Criteria, InputError> {
-    raw_from_query(query, |_, _| {})?.parse().map_err(InputError::QueryValue)
+    raw_from_query(query, |_, _| {})?
+        .parse()
+        .map_err(InputError::QueryValue)
 }
 
 /// How a POST body is decoded.
@@ -129,7 +141,13 @@ pub enum BodyFormat {
 
 /// The `/v1/recipe` rule: media type lower-cased, trimmed, parameters dropped.
 pub fn body_format(content_type: Option<&str>) -> BodyFormat {
-    let media = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "application/x-yaml" | "application/yaml" | "text/yaml" => BodyFormat::Yaml,
         "" | "application/json" => BodyFormat::Json,
@@ -165,7 +183,11 @@ struct DocSeed<'a> {
 }
 
 fn key_is(key: &str, name: &str, fold_case: bool) -> bool {
-    if fold_case { key.eq_ignore_ascii_case(name) } else { key == name }
+    if fold_case {
+        key.eq_ignore_ascii_case(name)
+    } else {
+        key == name
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for DocSeed<'_> {
@@ -200,7 +222,10 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
                     self.doc.api_version = Some(v);
                 }
             } else if key_is(&key, "spec", self.fold_case) {
-                map.next_value_seed(SpecSeed { fold_case: self.fold_case, spec: &mut self.doc.spec })?;
+                map.next_value_seed(SpecSeed {
+                    fold_case: self.fold_case,
+                    spec: &mut self.doc.spec,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -283,7 +308,9 @@ impl<'de> de::Deserialize<'de> for Nodes {
                 Ok(Nodes(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Nodes, E> {
-                i64::try_from(v).map(Nodes).map_err(|_| E::custom(format!("nodes value {v} is out of range")))
+                i64::try_from(v)
+                    .map(Nodes)
+                    .map_err(|_| E::custom(format!("nodes value {v} is out of range")))
             }
         }
         d.deserialize_any(V)
@@ -294,7 +321,12 @@ impl<'de> de::Deserialize<'de> for Nodes {
 pub fn decode_json(body: &[u8]) -> Result<CriteriaDocument, String> {
     let mut doc = CriteriaDocument::default();
     let mut de = serde_json::Deserializer::from_slice(body);
-    DocSeed { fold_case: true, doc: &mut doc }.deserialize(&mut de).map_err(|e| e.to_string())?;
+    DocSeed {
+        fold_case: true,
+        doc: &mut doc,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(doc)
 }
@@ -316,7 +348,11 @@ pub fn decode_yaml(body: &[u8]) -> Result<CriteriaDocument, String> {
         return Ok(doc);
     }
     serde_saphyr::with_deserializer_from_str_with_options(text, client_yaml_options(), |de| {
-        DocSeed { fold_case: false, doc: &mut doc }.deserialize(de)
+        DocSeed {
+            fold_case: false,
+            doc: &mut doc,
+        }
+        .deserialize(de)
     })
     .map_err(|e| e.to_string())?;
     Ok(doc)
@@ -328,7 +364,10 @@ impl CriteriaDocument {
         if let Some(kind) = self.kind.filter(|k| !k.is_empty() && k != CRITERIA_KIND) {
             return Err(InputError::Kind(kind));
         }
-        if let Some(v) = self.api_version.filter(|v| !v.is_empty() && v != crate::recipe::catalog::API_VERSION) {
+        if let Some(v) = self
+            .api_version
+            .filter(|v| !v.is_empty() && v != crate::recipe::catalog::API_VERSION)
+        {
             return Err(InputError::ApiVersion(v));
         }
         let mut raw = self.spec.raw;
@@ -360,18 +399,32 @@ mod tests {
     #[test]
     fn query_rules() {
         let c = from_query(Some("service=eks&service=gke&gpu=h100")).unwrap();
-        assert_eq!((c.key.service, c.key.accelerator), (Service::Eks, Accelerator::H100));
+        assert_eq!(
+            (c.key.service, c.key.accelerator),
+            (Service::Eks, Accelerator::H100)
+        );
         let c = from_query(Some("service=&service=eks&accelerator=%20&gpu=h100")).unwrap();
-        assert_eq!((c.key.service, c.key.accelerator), (Service::Any, Accelerator::Any));
+        assert_eq!(
+            (c.key.service, c.key.accelerator),
+            (Service::Any, Accelerator::Any)
+        );
         let c = from_query(Some("SERVICE=eks&intent=+Training+&nodes=%2B8")).unwrap();
-        assert_eq!((c.key.service, c.key.intent, c.nodes), (Service::Any, Intent::Training, 8));
+        assert_eq!(
+            (c.key.service, c.key.intent, c.nodes),
+            (Service::Any, Intent::Training, 8)
+        );
         assert_eq!(
             from_query(Some("os=ubuntu;x")).unwrap_err().to_string(),
             "[INVALID_REQUEST] invalid os parameter: [INVALID_REQUEST] invalid os type: ubuntu;x"
         );
-        assert!(matches!(from_query(Some("service=%zz")), Err(InputError::Query(_))));
+        assert!(matches!(
+            from_query(Some("service=%zz")),
+            Err(InputError::Query(_))
+        ));
         assert_eq!(
-            from_query(Some("accelerator=bad&gpu=h100")).unwrap_err().to_string(),
+            from_query(Some("accelerator=bad&gpu=h100"))
+                .unwrap_err()
+                .to_string(),
             "[INVALID_REQUEST] invalid accelerator parameter: [INVALID_REQUEST] invalid accelerator type: bad"
         );
     }
@@ -380,29 +433,55 @@ mod tests {
     fn json_bodies_follow_go_semantics() {
         let c = from_body(br#"{"Spec":{"SERVICE":"eks"}}"#, None).unwrap();
         assert_eq!(c.key.service, Service::Eks);
-        let c = from_body(br#"{"spec":{"service":"eks"},"spec":{"intent":"training"}}"#, None).unwrap();
-        assert_eq!((c.key.service, c.key.intent), (Service::Eks, Intent::Training));
+        let c = from_body(
+            br#"{"spec":{"service":"eks"},"spec":{"intent":"training"}}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.key.service, c.key.intent),
+            (Service::Eks, Intent::Training)
+        );
         assert_eq!(from_body(b"null", None).unwrap(), Criteria::default());
-        assert_eq!(from_body(br#"{"spec":null}"#, None).unwrap(), Criteria::default());
+        assert_eq!(
+            from_body(br#"{"spec":null}"#, None).unwrap(),
+            Criteria::default()
+        );
         assert!(matches!(from_body(b"{} x", None), Err(InputError::Json(_))));
         assert!(matches!(from_body(b"  ", None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(br#"{"spec":{"nodes":2.5}}"#, None), Err(InputError::Json(_))));
-        assert!(matches!(from_body(br#"{"spec":{"nodes":"5"}}"#, None), Err(InputError::Json(_))));
+        assert!(matches!(
+            from_body(br#"{"spec":{"nodes":2.5}}"#, None),
+            Err(InputError::Json(_))
+        ));
+        assert!(matches!(
+            from_body(br#"{"spec":{"nodes":"5"}}"#, None),
+            Err(InputError::Json(_))
+        ));
         assert!(matches!(from_body(b"[]", None), Err(InputError::Json(_))));
         assert_eq!(from_body(b"", None), Err(InputError::EmptyBody));
         assert_eq!(
-            from_body(br#"{"kind":"Other"}"#, None).unwrap_err().to_string(),
+            from_body(br#"{"kind":"Other"}"#, None)
+                .unwrap_err()
+                .to_string(),
             "[INVALID_REQUEST] invalid kind \"Other\", expected \"RecipeCriteria\""
         );
         assert_eq!(
-            from_body(br#"{"spec":{"nodes":-3}}"#, None).unwrap_err().to_string(),
-            "[INVALID_REQUEST] invalid nodes count: -3 (must be >= 0)"
-        );
-        assert!(matches!(from_body(b"service: eks", Some("text/plain")), Err(InputError::ContentType(..))));
-        assert_eq!(
-            from_body(br#"{"spec":{"gpu":"h100","service":"bad"}}"#, Some("application/json; charset=utf-8"))
+            from_body(br#"{"spec":{"nodes":-3}}"#, None)
                 .unwrap_err()
                 .to_string(),
+            "[INVALID_REQUEST] invalid nodes count: -3 (must be >= 0)"
+        );
+        assert!(matches!(
+            from_body(b"service: eks", Some("text/plain")),
+            Err(InputError::ContentType(..))
+        ));
+        assert_eq!(
+            from_body(
+                br#"{"spec":{"gpu":"h100","service":"bad"}}"#,
+                Some("application/json; charset=utf-8")
+            )
+            .unwrap_err()
+            .to_string(),
             "[INVALID_REQUEST] invalid service in criteria spec: [INVALID_REQUEST] invalid service type: bad"
         );
     }
@@ -410,17 +489,36 @@ mod tests {
     #[test]
     fn yaml_bodies() {
         let yaml = Some("application/x-yaml");
-        let c = from_body(b"kind: RecipeCriteria\nspec:\n  service: EKS\n  nodes: 4\n", yaml).unwrap();
+        let c = from_body(
+            b"kind: RecipeCriteria\nspec:\n  service: EKS\n  nodes: 4\n",
+            yaml,
+        )
+        .unwrap();
         assert_eq!((c.key.service, c.nodes), (Service::Eks, 4));
         let c = from_body(b"spec:\n  Service: eks\n", yaml).unwrap();
         assert_eq!(c.key.service, Service::Any);
         assert_eq!(from_body(b"---\n", yaml).unwrap(), Criteria::default());
-        assert_eq!(from_body(b"# nothing\n", yaml).unwrap(), Criteria::default());
+        assert_eq!(
+            from_body(b"# nothing\n", yaml).unwrap(),
+            Criteria::default()
+        );
         assert_eq!(from_body(b"spec: ~\n", yaml).unwrap(), Criteria::default());
-        assert!(matches!(from_body(b"spec: {}\nspec: {}\n", yaml), Err(InputError::Yaml(_))));
-        assert!(matches!(from_body(b"spec:\n  nodes: \"5\"\n", yaml), Err(InputError::Yaml(_))));
-        assert!(matches!(from_body(b"- a\n", yaml), Err(InputError::Yaml(_))));
-        assert!(matches!(from_body(b"spec:\n  service: 123\n", yaml), Err(InputError::BodyValue(_)) | Err(InputError::Yaml(_))));
+        assert!(matches!(
+            from_body(b"spec: {}\nspec: {}\n", yaml),
+            Err(InputError::Yaml(_))
+        ));
+        assert!(matches!(
+            from_body(b"spec:\n  nodes: \"5\"\n", yaml),
+            Err(InputError::Yaml(_))
+        ));
+        assert!(matches!(
+            from_body(b"- a\n", yaml),
+            Err(InputError::Yaml(_))
+        ));
+        assert!(matches!(
+            from_body(b"spec:\n  service: 123\n", yaml),
+            Err(InputError::BodyValue(_)) | Err(InputError::Yaml(_))
+        ));
     }
 
     proptest! {

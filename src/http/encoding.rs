@@ -14,7 +14,10 @@ fn parse_q(text: &str) -> Option<u16> {
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let frac_value = frac.bytes().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0')) * 10u16.pow(3 - frac.len() as u32);
+    let frac_value = frac
+        .bytes()
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'))
+        * 10u16.pow(3 - frac.len() as u32);
     match int {
         "0" => Some(frac_value),
         "1" if frac_value == 0 => Some(1000),
@@ -27,7 +30,9 @@ fn parse_q(text: &str) -> Option<u16> {
 /// acceptable (406).
 #[allow(clippy::result_unit_err)]
 pub fn negotiate(header: Option<&str>) -> Result<Coding, ()> {
-    let Some(header) = header else { return Ok(Coding::Identity) };
+    let Some(header) = header else {
+        return Ok(Coding::Identity);
+    };
     let mut explicit: [Option<u16>; 3] = [None; 3];
     let mut star: Option<u16> = None;
     for element in header.split(',') {

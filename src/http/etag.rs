@@ -25,7 +25,9 @@ fn list_matches(mut s: &[u8], ours: &[u8]) -> bool {
             s = rest;
         }
         let [b'"', rest @ ..] = s else { return false };
-        let Some(end) = rest.iter().position(|b| *b == b'"') else { return false };
+        let Some(end) = rest.iter().position(|b| *b == b'"') else {
+            return false;
+        };
         let tag = &s[..end + 2];
         if tag == ours {
             return true;
@@ -62,7 +64,11 @@ mod tests {
             ("w/\"abc\"", false),
         ];
         for (header, expected) in cases {
-            assert_eq!(none_match([header.as_bytes()], TAG), *expected, "{header:?}");
+            assert_eq!(
+                none_match([header.as_bytes()], TAG),
+                *expected,
+                "{header:?}"
+            );
         }
         assert!(none_match(["\"x\"".as_bytes(), "\"abc\"".as_bytes()], TAG));
     }

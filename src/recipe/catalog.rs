@@ -46,13 +46,22 @@ pub struct Constraint {
     #[serde(deserialize_with = "nullable")]
     pub value: String,
     /// Optional severity.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub severity: String,
     /// Optional remediation hint.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub remediation: String,
     /// Optional unit.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub unit: String,
 }
 
@@ -67,7 +76,10 @@ pub struct ExpectedResource {
     #[serde(deserialize_with = "nullable")]
     pub name: String,
     /// Object namespace, if namespaced.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
 }
 
@@ -79,10 +91,16 @@ pub struct ComponentRef {
     #[serde(deserialize_with = "nullable")]
     pub name: String,
     /// Target namespace.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
     /// Helm chart name.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub chart: String,
     /// `Helm` or `Kustomize`.
     #[serde(rename = "type", deserialize_with = "nullable")]
@@ -91,13 +109,22 @@ pub struct ComponentRef {
     #[serde(deserialize_with = "nullable")]
     pub source: String,
     /// Pinned chart version.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub version: String,
     /// Kustomize tag.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tag: String,
     /// Catalog-relative values file.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub values_file: String,
     /// Inline values merged over the values file.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Map::is_empty")]
@@ -112,7 +139,10 @@ pub struct ComponentRef {
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub manifest_files: Vec<String>,
     /// Kustomize path.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub path: String,
     /// Whether to clean up on uninstall.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "is_false")]
@@ -121,7 +151,10 @@ pub struct ComponentRef {
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub expected_resources: Vec<ExpectedResource>,
     /// Health-check assertions.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub health_check_asserts: String,
 }
 
@@ -130,7 +163,10 @@ pub struct ComponentRef {
 #[serde(default, rename_all = "camelCase")]
 pub struct NodeSelection {
     /// Label selector.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub selector: BTreeMap<String, String>,
     /// Upper bound on nodes used.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "is_zero")]
@@ -145,7 +181,10 @@ pub struct NodeSelection {
 #[serde(default, rename_all = "camelCase")]
 pub struct Phase {
     /// Phase timeout (Go duration text).
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub timeout: String,
     /// Constraints checked in this phase.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
@@ -157,7 +196,10 @@ pub struct Phase {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_selection: Option<NodeSelection>,
     /// Infrastructure hint.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub infrastructure: String,
 }
 
@@ -328,6 +370,9 @@ pub struct SchedulingPaths {
     /// Dot-paths receiving the toleration list.
     #[serde(deserialize_with = "nullable")]
     pub toleration_paths: Vec<String>,
+    /// Dot-paths receiving the workload-gate taint string (`key=value:effect`).
+    #[serde(deserialize_with = "nullable")]
+    pub taint_str_paths: Vec<String>,
 }
 
 /// Node scheduling injection points for system and accelerated nodes.
@@ -340,6 +385,27 @@ pub struct NodeScheduling {
     /// Accelerated (GPU) node paths.
     #[serde(deserialize_with = "nullable")]
     pub accelerated: SchedulingPaths,
+    /// Dot-paths receiving the estimated GPU node count.
+    #[serde(rename = "nodeCountPaths", deserialize_with = "nullable")]
+    pub node_count_paths: Vec<String>,
+}
+
+/// Workload pod scheduling injection points.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WorkloadPaths {
+    /// Dot-paths receiving the workload label selector.
+    #[serde(deserialize_with = "nullable")]
+    pub workload_selector_paths: Vec<String>,
+}
+
+/// Pod scheduling injection points.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PodScheduling {
+    /// Workload pods.
+    #[serde(deserialize_with = "nullable")]
+    pub workload: WorkloadPaths,
 }
 
 /// One registry entry. Fields the engine does not use are kept as raw values.
@@ -364,6 +430,9 @@ pub struct RegistryComponent {
     /// Node scheduling injection paths.
     #[serde(deserialize_with = "nullable")]
     pub node_scheduling: NodeScheduling,
+    /// Pod scheduling injection paths.
+    #[serde(deserialize_with = "nullable")]
+    pub pod_scheduling: PodScheduling,
 }
 
 /// The component registry (`registry.yaml`).
@@ -396,7 +465,11 @@ pub struct CatalogError {
 impl CatalogError {
     /// Creates an error about `file`.
     pub fn new(file: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
-        CatalogError { file: file.into(), field, message: message.into() }
+        CatalogError {
+            file: file.into(),
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -426,7 +499,11 @@ pub struct Catalog {
 
 impl Default for Overlay {
     fn default() -> Self {
-        Overlay { name: "base".into(), file: String::new(), spec: RecipeSpec::default() }
+        Overlay {
+            name: "base".into(),
+            file: String::new(),
+            spec: RecipeSpec::default(),
+        }
     }
 }
 
@@ -437,12 +514,20 @@ pub(crate) fn parse_yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, 
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| CatalogError::new(dir.display().to_string(), None, format!("cannot read directory: {e}")))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        CatalogError::new(
+            dir.display().to_string(),
+            None,
+            format!("cannot read directory: {e}"),
+        )
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|e| CatalogError::new(dir.display().to_string(), None, e.to_string()))?;
+        let entry =
+            entry.map_err(|e| CatalogError::new(dir.display().to_string(), None, e.to_string()))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|e| CatalogError::new(path.display().to_string(), None, e.to_string()))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| CatalogError::new(path.display().to_string(), None, e.to_string()))?;
         if kind.is_dir() {
             collect_files(root, &path, out)?;
         } else if kind.is_file() || kind.is_symlink() {
@@ -496,27 +581,50 @@ impl Catalog {
                 .map_err(|_| CatalogError::new(rel.clone(), None, "not valid UTF-8"))?;
             if name == "registry.yaml" || name == "data-v1.yaml" {
                 if rel == "registry.yaml" {
-                    registry = Some(parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?);
+                    registry = Some(
+                        parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?,
+                    );
                 }
                 continue;
             }
-            let probe: KindProbe = parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?;
+            let probe: KindProbe =
+                parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?;
             if !probe.kind.is_empty() && probe.kind != RECIPE_KIND {
                 continue;
             }
-            let doc: RecipeDocument = parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?;
-            let overlay = Overlay { name: doc.metadata.name, file: rel.clone(), spec: doc.spec };
+            let doc: RecipeDocument =
+                parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?;
+            let overlay = Overlay {
+                name: doc.metadata.name,
+                file: rel.clone(),
+                spec: doc.spec,
+            };
             if name == "base.yaml" && rel.contains("overlays/") {
-                base = Some(Overlay { name: "base".into(), ..overlay });
+                base = Some(Overlay {
+                    name: "base".into(),
+                    ..overlay
+                });
             } else {
                 if overlay.name.is_empty() {
-                    return Err(CatalogError::new(rel, Some("metadata.name".into()), "overlay has no name"));
+                    return Err(CatalogError::new(
+                        rel,
+                        Some("metadata.name".into()),
+                        "overlay has no name",
+                    ));
                 }
                 catalog.overlays.insert(overlay.name.clone(), overlay);
             }
         }
-        catalog.base = base.ok_or_else(|| CatalogError::new("overlays/base.yaml", None, "the catalog has no base recipe"))?;
-        catalog.registry = registry.ok_or_else(|| CatalogError::new("registry.yaml", None, "the catalog has no component registry"))?;
+        catalog.base = base.ok_or_else(|| {
+            CatalogError::new("overlays/base.yaml", None, "the catalog has no base recipe")
+        })?;
+        catalog.registry = registry.ok_or_else(|| {
+            CatalogError::new(
+                "registry.yaml",
+                None,
+                "the catalog has no component registry",
+            )
+        })?;
         catalog.check()?;
         Ok(catalog)
     }
@@ -532,7 +640,11 @@ impl Catalog {
             for (i, component) in overlay.spec.component_refs.iter().enumerate() {
                 let field = |f: &str| Some(format!("spec.componentRefs[{i}].{f}"));
                 if component.name.is_empty() {
-                    return Err(CatalogError::new(&overlay.file, field("name"), "component has no name"));
+                    return Err(CatalogError::new(
+                        &overlay.file,
+                        field("name"),
+                        "component has no name",
+                    ));
                 }
                 if self.registry.get(&component.name).is_none() {
                     return Err(CatalogError::new(
@@ -541,7 +653,9 @@ impl Catalog {
                         format!("component {:?} is not in registry.yaml", component.name),
                     ));
                 }
-                if !component.values_file.is_empty() && !self.files.contains_key(&component.values_file) {
+                if !component.values_file.is_empty()
+                    && !self.files.contains_key(&component.values_file)
+                {
                     return Err(CatalogError::new(
                         &overlay.file,
                         field("valuesFile"),
@@ -565,10 +679,9 @@ impl Catalog {
     /// The inheritance chain of overlay `name`, root first (the base excluded).
     pub fn chain(&self, name: &str) -> Result<Vec<&Overlay>, CatalogError> {
         let mut chain: Vec<&Overlay> = Vec::new();
-        let mut current = self
-            .overlays
-            .get(name)
-            .ok_or_else(|| CatalogError::new("overlays", None, format!("unknown overlay {name:?}")))?;
+        let mut current = self.overlays.get(name).ok_or_else(|| {
+            CatalogError::new("overlays", None, format!("unknown overlay {name:?}"))
+        })?;
         loop {
             if chain.iter().any(|o| o.name == current.name) {
                 let mut names: Vec<&str> = chain.iter().map(|o| o.name.as_str()).collect();
@@ -585,7 +698,11 @@ impl Catalog {
                 break;
             }
             current = self.overlays.get(parent).ok_or_else(|| {
-                CatalogError::new(&current.file, Some("spec.base".into()), format!("unknown base overlay {parent:?}"))
+                CatalogError::new(
+                    &current.file,
+                    Some("spec.base".into()),
+                    format!("unknown base overlay {parent:?}"),
+                )
             })?;
         }
         chain.reverse();

@@ -111,7 +111,9 @@ pub fn etag_for(bytes: &[u8]) -> String {
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(GZIP_LEVEL));
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::new(GZIP_LEVEL));
     enc.write_all(bytes).expect("gzip into memory");
     enc.finish().expect("gzip into memory")
 }
@@ -124,7 +126,10 @@ fn zstd(bytes: &[u8]) -> Vec<u8> {
 pub fn nodes_offset(body: &[u8]) -> Option<usize> {
     let marker = b"\"criteria\":{";
     let start = body.windows(marker.len()).position(|w| w == marker)? + marker.len();
-    body[start..].iter().position(|b| *b == b'}').map(|p| start + p)
+    body[start..]
+        .iter()
+        .position(|b| *b == b'}')
+        .map(|p| start + p)
 }
 
 struct Rendered {
@@ -137,14 +142,26 @@ struct Rendered {
 }
 
 /// Renders the identity body of one combination (no compression).
-pub fn render(catalog: &Catalog, key: &CriteriaKey, version: &str) -> Result<(Vec<String>, Vec<u8>), CompileError> {
-    let criteria = Criteria { key: *key, nodes: 0 };
+pub fn render(
+    catalog: &Catalog,
+    key: &CriteriaKey,
+    version: &str,
+) -> Result<(Vec<String>, Vec<u8>), CompileError> {
+    let criteria = Criteria {
+        key: *key,
+        nodes: 0,
+    };
     let resolved = super::resolve::resolve(catalog, &criteria).map_err(|e| {
         let message = match &e {
-            super::resolve::ResolveError::UnknownDependency { file, .. } => format!("{file}: spec.componentRefs: {e}"),
+            super::resolve::ResolveError::UnknownDependency { file, .. } => {
+                format!("{file}: spec.componentRefs: {e}")
+            }
             _ => e.to_string(),
         };
-        CompileError::Resolve { key: key.canonical(), message }
+        CompileError::Resolve {
+            key: key.canonical(),
+            message,
+        }
     })?;
     let body = resolved.to_json(key, 0, version);
     Ok((resolved.applied_overlays, body))
@@ -162,7 +179,14 @@ pub fn compile(catalog: &Catalog, version: &str) -> Result<Compiled, CompileErro
                 key: key.canonical(),
                 message: "rendered body has no criteria object".into(),
             })?;
-            Ok(Rendered { key: key.canonical(), applied, gzip: gzip(&identity), zstd: zstd(&identity), identity, nodes_at })
+            Ok(Rendered {
+                key: key.canonical(),
+                applied,
+                gzip: gzip(&identity),
+                zstd: zstd(&identity),
+                identity,
+                nodes_at,
+            })
         })
         .collect::<Result<_, CompileError>>()?;
     rendered.sort_by(|a, b| a.key.cmp(&b.key));
@@ -170,29 +194,42 @@ pub fn compile(catalog: &Catalog, version: &str) -> Result<Compiled, CompileErro
     let mut compiled = Compiled::default();
     let mut stored: HashMap<Vec<u8>, Variant<String>> = HashMap::new();
     let mut recipes = std::collections::BTreeSet::new();
-    let mut store = |blob: &mut Vec<u8>, bytes: Vec<u8>, stats: &mut Stats, which: u8| -> Variant<String> {
-        if let Some(v) = stored.get(&bytes) {
-            return v.clone();
-        }
-        let v = Variant { start: blob.len() as u32, len: bytes.len() as u32, etag: etag_for(&bytes) };
-        blob.extend_from_slice(&bytes);
-        match which {
-            0 => {
-                stats.identity_bytes += bytes.len();
-                stats.distinct_bodies += 1;
+    let mut store =
+        |blob: &mut Vec<u8>, bytes: Vec<u8>, stats: &mut Stats, which: u8| -> Variant<String> {
+            if let Some(v) = stored.get(&bytes) {
+                return v.clone();
             }
-            1 => stats.gzip_bytes += bytes.len(),
-            _ => stats.zstd_bytes += bytes.len(),
-        }
-        stored.insert(bytes, v.clone());
-        v
-    };
+            let v = Variant {
+                start: blob.len() as u32,
+                len: bytes.len() as u32,
+                etag: etag_for(&bytes),
+            };
+            blob.extend_from_slice(&bytes);
+            match which {
+                0 => {
+                    stats.identity_bytes += bytes.len();
+                    stats.distinct_bodies += 1;
+                }
+                1 => stats.gzip_bytes += bytes.len(),
+                _ => stats.zstd_bytes += bytes.len(),
+            }
+            stored.insert(bytes, v.clone());
+            v
+        };
     for r in rendered {
         recipes.insert(r.applied);
         let identity = store(&mut compiled.blob, r.identity, &mut compiled.stats, 0);
         let gzip = store(&mut compiled.blob, r.gzip, &mut compiled.stats, 1);
         let zstd = store(&mut compiled.blob, r.zstd, &mut compiled.stats, 2);
-        compiled.entries.push((r.key, Entry { identity, gzip, zstd, nodes_at: r.nodes_at as u32 }));
+        compiled.entries.push((
+            r.key,
+            Entry {
+                identity,
+                gzip,
+                zstd,
+                nodes_at: r.nodes_at as u32,
+            },
+        ));
     }
     compiled.stats.combinations = compiled.entries.len();
     compiled.stats.distinct_recipes = recipes.len();
@@ -205,7 +242,12 @@ pub fn compile(catalog: &Catalog, version: &str) -> Result<Compiled, CompileErro
 /// in scope and defines `BLOB` and `ENTRIES`.
 pub fn write_table(compiled: &Compiled, out_dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::write(out_dir.join("recipes.bin"), &compiled.blob)?;
-    let variant = |v: &Variant<String>| format!("Variant {{ start: {}, len: {}, etag: {:?} }}", v.start, v.len, v.etag);
+    let variant = |v: &Variant<String>| {
+        format!(
+            "Variant {{ start: {}, len: {}, etag: {:?} }}",
+            v.start, v.len, v.etag
+        )
+    };
     let mut map = phf_codegen::Map::new();
     for (key, e) in &compiled.entries {
         map.entry(
@@ -242,8 +284,15 @@ pub fn write_table(compiled: &Compiled, out_dir: &std::path::Path) -> std::io::R
 /// Writes `catalog_files.rs`: `FILES`, every file of the catalog directory as
 /// `(relative path, include_bytes!(absolute path))`, sorted, so the binary carries the
 /// catalog it was built from (bundles and queries need the component files).
-pub fn write_catalog_files(dir: &std::path::Path, out_dir: &std::path::Path) -> std::io::Result<()> {
-    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, std::path::PathBuf)>) -> std::io::Result<()> {
+pub fn write_catalog_files(
+    dir: &std::path::Path,
+    out_dir: &std::path::Path,
+) -> std::io::Result<()> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut Vec<(String, std::path::PathBuf)>,
+    ) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             if path.is_dir() {
@@ -257,9 +306,14 @@ pub fn write_catalog_files(dir: &std::path::Path, out_dir: &std::path::Path) -> 
     let mut files = Vec::new();
     walk(dir, dir, &mut files)?;
     files.sort();
-    let mut code = String::from("// @generated by build.rs; do not edit.\n/// The catalog directory the table was compiled from.\npub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "// @generated by build.rs; do not edit.\n/// The catalog directory the table was compiled from.\npub static FILES: &[(&str, &[u8])] = &[\n",
+    );
     for (rel, abs) in files {
-        code.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", abs.display().to_string()));
+        code.push_str(&format!(
+            "    ({rel:?}, include_bytes!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("catalog_files.rs"), code)

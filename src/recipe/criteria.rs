@@ -168,7 +168,10 @@ impl CriteriaError {
     pub fn query_text(&self) -> String {
         match self {
             CriteriaError::InvalidValue { field, .. } => {
-                format!("[INVALID_REQUEST] invalid {} parameter: {self}", field.as_str())
+                format!(
+                    "[INVALID_REQUEST] invalid {} parameter: {self}",
+                    field.as_str()
+                )
             }
             _ => self.to_string(),
         }
@@ -178,7 +181,10 @@ impl CriteriaError {
     pub fn body_text(&self) -> String {
         match self {
             CriteriaError::InvalidValue { field, .. } => {
-                format!("[INVALID_REQUEST] invalid {} in criteria spec: {self}", field.as_str())
+                format!(
+                    "[INVALID_REQUEST] invalid {} in criteria spec: {self}",
+                    field.as_str()
+                )
             }
             _ => self.to_string(),
         }
@@ -207,7 +213,9 @@ fn fold(raw: &str) -> String {
 /// newline before the digits is rejected, as Go's scanner does), one optional sign,
 /// then decimal digits only, at most `2^31-1`. Negative numbers are reported as such.
 pub fn parse_nodes(raw: &str) -> Result<u32, CriteriaError> {
-    let invalid = || CriteriaError::InvalidNodes { raw: raw.to_owned() };
+    let invalid = || CriteriaError::InvalidNodes {
+        raw: raw.to_owned(),
+    };
     let start = raw.trim_start_matches(|c: char| c.is_whitespace() && c != '\n');
     if start.len() != raw.len() && raw[..raw.len() - start.len()].contains('\n') {
         return Err(invalid());
@@ -224,7 +232,10 @@ pub fn parse_nodes(raw: &str) -> Result<u32, CriteriaError> {
     if negative && magnitude != 0 {
         return Err(CriteriaError::NegativeNodes { value: -magnitude });
     }
-    u32::try_from(magnitude).ok().filter(|n| *n <= MAX_NODES).ok_or_else(invalid)
+    u32::try_from(magnitude)
+        .ok()
+        .filter(|n| *n <= MAX_NODES)
+        .ok_or_else(invalid)
 }
 
 /// The enum part of a criteria: exactly what selects a recipe.
@@ -384,7 +395,10 @@ mod tests {
         assert_eq!(Intent::parse("tra\u{130}ning"), Ok(Intent::Training));
         assert_eq!(Service::parse("vanilla"), Ok(Service::Any));
         assert_eq!(Os::parse("AL2023"), Ok(Os::Amazonlinux));
-        assert_eq!(Accelerator::parse("RTX-PRO-6000"), Ok(Accelerator::RtxPro6000));
+        assert_eq!(
+            Accelerator::parse("RTX-PRO-6000"),
+            Ok(Accelerator::RtxPro6000)
+        );
         assert_eq!(
             Service::parse(" Foo ").unwrap_err().query_text(),
             "[INVALID_REQUEST] invalid service parameter: [INVALID_REQUEST] invalid service type:  Foo "
@@ -398,8 +412,26 @@ mod tests {
         }
         assert_eq!(parse_nodes("-0"), Ok(0));
         assert_eq!(parse_nodes("2147483647"), Ok(MAX_NODES));
-        for bad in ["8abc", "8\n", "8 ", "1.5", "1_000", "0x10", "abc", "+", "+-8", "--8", "\n8", "2147483648", "99999999999999999999", "８"] {
-            assert!(matches!(parse_nodes(bad), Err(CriteriaError::InvalidNodes { .. })), "{bad:?}");
+        for bad in [
+            "8abc",
+            "8\n",
+            "8 ",
+            "1.5",
+            "1_000",
+            "0x10",
+            "abc",
+            "+",
+            "+-8",
+            "--8",
+            "\n8",
+            "2147483648",
+            "99999999999999999999",
+            "８",
+        ] {
+            assert!(
+                matches!(parse_nodes(bad), Err(CriteriaError::InvalidNodes { .. })),
+                "{bad:?}"
+            );
         }
         assert_eq!(
             parse_nodes("-1").unwrap_err().to_string(),

@@ -13,7 +13,11 @@ use std::io::{self, Write};
 pub struct GoFormatter;
 
 impl Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         let mut rest = fragment;
         while let Some(pos) = rest.find(['<', '>', '&', '\u{2028}', '\u{2029}']) {
             w.write_all(rest[..pos].as_bytes())?;
@@ -24,7 +28,11 @@ impl Formatter for GoFormatter {
         w.write_all(rest.as_bytes())
     }
 
-    fn write_char_escape<W: ?Sized + Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
         match escape {
             CharEscape::Quote => w.write_all(b"\\\""),
             CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
@@ -80,7 +88,9 @@ pub fn to_document<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let mut ser = Serializer::with_formatter(out, GoFormatter);
     // Serialising our own types into a Vec cannot fail: every map key is a string.
-    value.serialize(&mut ser).expect("JSON serialisation into memory");
+    value
+        .serialize(&mut ser)
+        .expect("JSON serialisation into memory");
 }
 
 #[cfg(test)]

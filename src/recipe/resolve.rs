@@ -5,8 +5,8 @@
 use super::catalog::{Catalog, ComponentRef, Constraint, Overlay, OverlayCriteria, Validation};
 use super::criteria::{Criteria, CriteriaKey};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// `kind` of a resolved recipe.
 pub const RESULT_KIND: &str = "RecipeResult";
@@ -30,7 +30,9 @@ pub struct Resolved {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     /// A `dependencyRefs` entry names a component that is not in the recipe.
-    #[error("[INVALID_REQUEST] component {component:?} references unknown dependency {dependency:?}")]
+    #[error(
+        "[INVALID_REQUEST] component {component:?} references unknown dependency {dependency:?}"
+    )]
     UnknownDependency {
         /// The component with the bad reference.
         component: String,
@@ -62,12 +64,21 @@ fn field_matches(overlay: &str, query: &str) -> bool {
 pub fn matches(criteria: &OverlayCriteria, query: &Criteria) -> bool {
     let parts = query.key.parts();
     let nodes_ok = criteria.nodes == 0 || criteria.nodes == i64::from(query.nodes);
-    nodes_ok && criteria.fields().iter().zip(parts).all(|((_, o), q)| field_matches(o, q))
+    nodes_ok
+        && criteria
+            .fields()
+            .iter()
+            .zip(parts)
+            .all(|((_, o), q)| field_matches(o, q))
 }
 
 /// Specificity: how many criteria fields name a concrete value.
 fn specificity(criteria: &OverlayCriteria) -> usize {
-    let strings = criteria.fields().iter().filter(|(_, v)| !v.is_empty() && *v != "any").count();
+    let strings = criteria
+        .fields()
+        .iter()
+        .filter(|(_, v)| !v.is_empty() && *v != "any")
+        .count();
     strings + usize::from(criteria.nodes != 0)
 }
 
@@ -78,7 +89,10 @@ fn specificity(criteria: &OverlayCriteria) -> usize {
 /// (specificity, name) and each one's chain is applied root first, skipping overlays
 /// already applied. For the linear chains of the v0.11.1 catalog this is exactly the
 /// Go server's order; where Go would tie randomly we are deterministic.
-pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&'c Overlay>, ResolveError> {
+pub fn overlay_order<'c>(
+    catalog: &'c Catalog,
+    query: &Criteria,
+) -> Result<Vec<&'c Overlay>, ResolveError> {
     let matched: Vec<&Overlay> = catalog
         .overlays
         .values()
@@ -86,7 +100,9 @@ pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&
         .collect();
     let mut chains = Vec::with_capacity(matched.len());
     for overlay in &matched {
-        let chain = catalog.chain(&overlay.name).map_err(|e| ResolveError::Chain(e.to_string()))?;
+        let chain = catalog
+            .chain(&overlay.name)
+            .map_err(|e| ResolveError::Chain(e.to_string()))?;
         chains.push(chain);
     }
     let ancestors: BTreeSet<&str> = chains
@@ -97,7 +113,13 @@ pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&
         .iter()
         .zip(&chains)
         .filter(|(o, _)| !ancestors.contains(o.name.as_str()))
-        .map(|(o, chain)| (specificity(o.spec.criteria.as_ref().expect("matched")), o.name.as_str(), chain))
+        .map(|(o, chain)| {
+            (
+                specificity(o.spec.criteria.as_ref().expect("matched")),
+                o.name.as_str(),
+                chain,
+            )
+        })
         .collect();
     leaves.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut order: Vec<&Overlay> = Vec::new();
@@ -137,7 +159,10 @@ pub fn merge_component(current: &mut ComponentRef, newer: &ComponentRef) {
     replace_if_set(&mut current.tag, &newer.tag);
     replace_if_set(&mut current.values_file, &newer.values_file);
     replace_if_set(&mut current.path, &newer.path);
-    replace_if_set(&mut current.health_check_asserts, &newer.health_check_asserts);
+    replace_if_set(
+        &mut current.health_check_asserts,
+        &newer.health_check_asserts,
+    );
     // Overrides: top-level keys replace whole; nested maps are not merged.
     for (key, value) in &newer.overrides {
         current.overrides.insert(key.clone(), value.clone());
@@ -149,18 +174,33 @@ pub fn merge_component(current: &mut ComponentRef, newer: &ComponentRef) {
         current.dependency_refs.clone_from(&newer.dependency_refs);
     }
     let before: BTreeSet<String> = current.manifest_files.iter().cloned().collect();
-    current.manifest_files.extend(newer.manifest_files.iter().filter(|m| !before.contains(*m)).cloned());
+    current.manifest_files.extend(
+        newer
+            .manifest_files
+            .iter()
+            .filter(|m| !before.contains(*m))
+            .cloned(),
+    );
     current.cleanup |= newer.cleanup;
     if !newer.expected_resources.is_empty() {
-        current.expected_resources.clone_from(&newer.expected_resources);
+        current
+            .expected_resources
+            .clone_from(&newer.expected_resources);
     }
 }
 
 /// Fills empty fields from the registry defaults (spec §4.5).
 fn apply_registry_defaults(catalog: &Catalog, component: &mut ComponentRef) {
-    let Some(entry) = catalog.registry.get(&component.name) else { return };
+    let Some(entry) = catalog.registry.get(&component.name) else {
+        return;
+    };
     if component.kind.is_empty() {
-        component.kind = if entry.kustomize.default_source.is_empty() { "Helm" } else { "Kustomize" }.into();
+        component.kind = if entry.kustomize.default_source.is_empty() {
+            "Helm"
+        } else {
+            "Kustomize"
+        }
+        .into();
     }
     let fill = |slot: &mut String, default: &str| {
         if slot.is_empty() {
@@ -172,7 +212,12 @@ fn apply_registry_defaults(catalog: &Catalog, component: &mut ComponentRef) {
             fill(&mut component.source, &entry.helm.default_repository);
             fill(&mut component.version, &entry.helm.default_version);
             fill(&mut component.namespace, &entry.helm.default_namespace);
-            let chart = entry.helm.default_chart.rsplit('/').next().unwrap_or_default();
+            let chart = entry
+                .helm
+                .default_chart
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
             fill(&mut component.chart, chart);
         }
         "Kustomize" => {
@@ -241,10 +286,15 @@ fn validate_dependencies(
 
 /// Kahn's algorithm, always taking the smallest ready name (spec §5).
 pub fn deployment_order(components: &[ComponentRef]) -> Vec<String> {
-    let mut indegree: BTreeMap<&str, usize> =
-        components.iter().map(|c| (c.name.as_str(), c.dependency_refs.len())).collect();
-    let mut ready: BinaryHeap<Reverse<&str>> =
-        indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| Reverse(*n)).collect();
+    let mut indegree: BTreeMap<&str, usize> = components
+        .iter()
+        .map(|c| (c.name.as_str(), c.dependency_refs.len()))
+        .collect();
+    let mut ready: BinaryHeap<Reverse<&str>> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| Reverse(*n))
+        .collect();
     let mut order = Vec::with_capacity(components.len());
     while let Some(Reverse(name)) = ready.pop() {
         order.push(name.to_string());
@@ -302,7 +352,13 @@ pub fn resolve(catalog: &Catalog, query: &Criteria) -> Result<Resolved, ResolveE
     for c in &mut components {
         apply_registry_defaults(catalog, c);
     }
-    Ok(Resolved { applied_overlays: applied, constraints, components, deployment_order, validation })
+    Ok(Resolved {
+        applied_overlays: applied,
+        constraints,
+        components,
+        deployment_order,
+        validation,
+    })
 }
 
 /// The `criteria` object of a recipe.
@@ -349,7 +405,10 @@ impl Resolved {
         RecipeResult {
             kind: RESULT_KIND,
             api_version: super::catalog::API_VERSION,
-            metadata: ResultMetadata { version, applied_overlays: &self.applied_overlays },
+            metadata: ResultMetadata {
+                version,
+                applied_overlays: &self.applied_overlays,
+            },
             criteria: CriteriaEcho {
                 service: key.service.as_str(),
                 accelerator: key.accelerator.as_str(),

@@ -47,11 +47,16 @@ pub fn component_values(catalog: &Catalog, component: &ComponentRef) -> Map<Stri
     let files = if component.values_file == default_path {
         parse_values(catalog, &default_path)
     } else {
-        let base = if catalog.files.contains_key(&default_path) { parse_values(catalog, &default_path) } else { Some(Map::new()) };
-        base.zip(parse_values(catalog, &component.values_file)).map(|(mut base, variant)| {
-            deep_merge(&mut base, &variant);
-            base
-        })
+        let base = if catalog.files.contains_key(&default_path) {
+            parse_values(catalog, &default_path)
+        } else {
+            Some(Map::new())
+        };
+        base.zip(parse_values(catalog, &component.values_file))
+            .map(|(mut base, variant)| {
+                deep_merge(&mut base, &variant);
+                base
+            })
     };
     match files {
         Some(mut values) => {
@@ -69,22 +74,47 @@ mod tests {
 
     #[test]
     fn deep_merge_replaces_lists_and_keeps_nulls() {
-        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": "x"}).as_object().unwrap().clone();
-        let overlay = json!({"a": {"c": [3], "e": null}, "d": {"f": true}}).as_object().unwrap().clone();
+        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": "x"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let overlay = json!({"a": {"c": [3], "e": null}, "d": {"f": true}})
+            .as_object()
+            .unwrap()
+            .clone();
         deep_merge(&mut base, &overlay);
-        assert_eq!(Value::Object(base), json!({"a": {"b": 1, "c": [3], "e": null}, "d": {"f": true}}));
+        assert_eq!(
+            Value::Object(base),
+            json!({"a": {"b": 1, "c": [3], "e": null}, "d": {"f": true}})
+        );
     }
 
     #[test]
     fn values_file_variant_merges_over_the_default_file() {
         let files = vec![
-            ("overlays/base.yaml".to_string(), b"kind: RecipeMetadata\nmetadata: {name: base}\n".to_vec()),
-            ("registry.yaml".to_string(), b"components: [{name: c}]\n".to_vec()),
-            ("components/c/values.yaml".to_string(), b"a: {b: 1, c: 2}\nlist: [1, 2]\n".to_vec()),
-            ("components/c/values-x.yaml".to_string(), b"a: {c: 3}\nlist: [9]\n".to_vec()),
+            (
+                "overlays/base.yaml".to_string(),
+                b"kind: RecipeMetadata\nmetadata: {name: base}\n".to_vec(),
+            ),
+            (
+                "registry.yaml".to_string(),
+                b"components: [{name: c}]\n".to_vec(),
+            ),
+            (
+                "components/c/values.yaml".to_string(),
+                b"a: {b: 1, c: 2}\nlist: [1, 2]\n".to_vec(),
+            ),
+            (
+                "components/c/values-x.yaml".to_string(),
+                b"a: {c: 3}\nlist: [9]\n".to_vec(),
+            ),
         ];
         let catalog = Catalog::from_files(files).unwrap();
-        let mut component = ComponentRef { name: "c".into(), values_file: "components/c/values-x.yaml".into(), ..Default::default() };
+        let mut component = ComponentRef {
+            name: "c".into(),
+            values_file: "components/c/values-x.yaml".into(),
+            ..Default::default()
+        };
         component.overrides = json!({"a": {"d": 4}}).as_object().unwrap().clone();
         assert_eq!(
             Value::Object(component_values(&catalog, &component)),
