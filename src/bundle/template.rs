@@ -1387,7 +1387,7 @@ t:{{- toYaml $g.t | nindent 2 }}
 {{ if eq $g.n 3 }}three{{ else if eq $g.n 4 }}four{{ end }}"#;
         assert_eq!(
             render(t, data).unwrap(),
-            "\nno\ndcgm fallback 3\ntrue\nt:\n  - operator: Exists\nthree"
+            "no\ndcgm fallback 3\ntrue\nt:\n  - operator: Exists\nthree"
         );
         // `and` stops before evaluating a field of a missing value's child.
         let t =
