@@ -401,12 +401,12 @@ fn lex_string(s: &str) -> Option<(String, usize)> {
 
 type Pieces = std::iter::Peekable<std::vec::IntoIter<Piece>>;
 
+/// Nodes built so far and the keyword action (with its line) that ended them.
+type Built = (Vec<Node>, Option<(String, usize)>);
+
 /// Builds nodes until `end`/`else`; returns them and the terminating keyword action
 /// (`"end"`, `"else"`, or `"else if"` with the rest of its tokens pushed back).
-fn build(
-    name: &str,
-    iter: &mut Pieces,
-) -> Result<(Vec<Node>, Option<(String, usize)>), TemplateError> {
+fn build(name: &str, iter: &mut Pieces) -> Result<Built, TemplateError> {
     let mut nodes = Vec::new();
     while let Some(piece) = iter.next() {
         match piece {
