@@ -40,11 +40,15 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let state = AppState::new(RecipeTable::embedded(), catalog, Limits::default());
+    let router = aicrd::router(AppState::new(
+        RecipeTable::embedded(),
+        catalog,
+        Limits::default(),
+    ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     c.bench_function("bundle_request/helm", |b| {
         b.to_async(&runtime).iter(|| {
-            let router = aicrd::router(state.clone());
+            let router = router.clone();
             let body = bytes.clone();
             async move {
                 let req = Request::builder()

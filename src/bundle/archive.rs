@@ -3,13 +3,17 @@
 //! Entries come in depth-first order with each directory's children sorted by name
 //! (so `kgateway/` and its files precede `kgateway-crds/`), one entry per directory
 //! (mode 0755) and per file (0600, scripts 0755), all stamped 1980-01-01 00:00 so
-//! the same bundle always gives the same bytes.
+//! the same bundle always gives the same bytes. Files are deflated (level 1) unless
+//! they are under 1 KiB, which are stored.
 
 use super::Bundle;
 use std::io::{Cursor, Write};
 use std::time::Duration;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Files smaller than this are stored rather than deflated.
+pub const STORE_BELOW: usize = 1024;
 
 /// Entry names in archive order: `(name, is_dir)`, directories ending in `/`.
 pub fn entry_order(bundle: &Bundle) -> Vec<(String, bool)> {
@@ -45,16 +49,16 @@ pub fn entry_order(bundle: &Bundle) -> Vec<(String, bool)> {
 /// Writes the bundle as a zip archive in memory.
 pub fn zip(bundle: &Bundle) -> std::io::Result<Vec<u8>> {
     let mut w = ZipWriter::new(Cursor::new(Vec::with_capacity(bundle.size() / 3 + 4096)));
-    let base = SimpleFileOptions::default()
+    let stored = SimpleFileOptions::default()
         .last_modified_time(DateTime::default())
-        .compression_method(CompressionMethod::Deflated);
+        .compression_method(CompressionMethod::Stored);
+    // Level 1: text compresses nearly as well as at 6 and several times faster.
+    let deflated = stored
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(1));
     for (name, dir) in entry_order(bundle) {
         if dir {
-            w.add_directory(
-                name,
-                base.compression_method(CompressionMethod::Stored)
-                    .unix_permissions(0o755),
-            )?;
+            w.add_directory(name, stored.unix_permissions(0o755))?;
             continue;
         }
         let file = bundle
@@ -63,7 +67,13 @@ pub fn zip(bundle: &Bundle) -> std::io::Result<Vec<u8>> {
             .find(|f| f.path == name)
             .expect("entry comes from the bundle");
         let mode = if file.executable { 0o755 } else { 0o600 };
-        w.start_file(name, base.unix_permissions(mode))?;
+        // Setting up a deflate stream costs more than it saves on small files.
+        let options = if file.bytes.len() < STORE_BELOW {
+            stored
+        } else {
+            deflated
+        };
+        w.start_file(name, options.unix_permissions(mode))?;
         w.write_all(&file.bytes)?;
     }
     Ok(w.finish()?.into_inner())

@@ -291,7 +291,7 @@ fn chart_values(plan: &Plan) -> String {
         }
     }
     if !root.is_empty() {
-        s.push_str(&yaml::value_to_string(&Value::Object(root)));
+        s.push_str(&yaml::to_string(&Node::from_map(&root)));
     }
     s
 }
@@ -337,7 +337,7 @@ pub fn chart_bundle(plan: &Plan, version: &str) -> Bundle {
     for c in &plan.components {
         let name = &c.spec.name;
         if !c.is_kustomize() && (c.has_chart() || c.manifests.is_empty()) {
-            let text = yaml::value_to_string(&Value::Object(c.values.clone()));
+            let text = yaml::to_string(&Node::from_map(&c.values));
             add(&mut b, format!("static/{name}.yaml"), text.into_bytes());
         }
         add(

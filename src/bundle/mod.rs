@@ -258,9 +258,7 @@ pub fn values_file(values: &Map<String, Value>) -> String {
         return VALUES_HEADER.to_string();
     }
     let mut s = String::from(VALUES_HEADER);
-    s.push_str(&yaml::to_string(&yaml::Node::from(&Value::Object(
-        values.clone(),
-    ))));
+    s.push_str(&yaml::to_string(&yaml::Node::from_map(values)));
     s
 }
 
@@ -303,12 +301,15 @@ fn has_content(text: &str) -> bool {
     })
 }
 
+/// Rendered manifests and the values they were rendered from (handed back).
+type Rendered = (Vec<(String, Vec<u8>)>, Map<String, Value>);
+
 /// Renders a component's manifest templates (spec §4.4) against its final values.
 fn render_manifests(
     catalog: &Catalog,
     c: &Component,
-    values: &Map<String, Value>,
-) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    values: Map<String, Value>,
+) -> Result<Rendered, BundleError> {
     let mut sources = Vec::with_capacity(c.spec.manifest_files.len());
     for path in &c.spec.manifest_files {
         let bytes = catalog.files.get(path).ok_or_else(|| BundleError::Internal {
@@ -318,8 +319,8 @@ fn render_manifests(
         sources.push((path.clone(), bytes));
     }
     sources.sort_by(|a, b| a.0.cmp(&b.0));
-    let data = serde_json::json!({
-        "Values": { c.spec.name.clone(): Value::Object(values.clone()) },
+    let mut data = serde_json::json!({
+        "Values": { c.spec.name.clone(): Value::Object(values) },
         "Release": { "Namespace": c.spec.namespace, "Service": "Helm" },
         "Chart": { "Name": c.chart_name(), "Version": c.chart_version() },
     });
@@ -350,7 +351,15 @@ fn render_manifests(
             out.push((base, rendered.into_bytes()));
         }
     }
-    Ok(out)
+    let values = match data
+        .get_mut("Values")
+        .and_then(|v| v.get_mut(&c.spec.name))
+        .map(Value::take)
+    {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Ok((out, values))
 }
 
 /// Filters, orders and computes every component (spec §3).
@@ -430,7 +439,9 @@ pub fn plan(
             wave,
         };
         if options.deployer != Deployer::ArgoCd && !spec.manifest_files.is_empty() {
-            c.manifests = render_manifests(catalog, &c, &values)?;
+            let (manifests, rendered_from) = render_manifests(catalog, &c, values)?;
+            c.manifests = manifests;
+            values = rendered_from;
         }
         let dynamic = values::dynamic_paths(&catalog.registry, &options.dynamic, &spec.name);
         if !dynamic.is_empty() {

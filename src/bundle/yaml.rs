@@ -80,20 +80,51 @@ impl From<&Value> for Node {
     }
 }
 
+impl Node {
+    /// A serde_json map as a YAML mapping (keys in Go order), without cloning it first.
+    pub fn from_map(map: &serde_json::Map<String, Value>) -> Node {
+        let mut entries: Vec<(String, Node)> = map
+            .iter()
+            .map(|(k, v)| (k.clone(), Node::from(v)))
+            .collect();
+        entries.sort_by(|a, b| key_order(&a.0, &b.0));
+        Node::Map(entries)
+    }
+}
+
 /// yaml.v3's key order for string keys: letters compare by code point, a letter sorts
 /// after a non-letter (before it when the common prefix ends in a digit), and digit
 /// runs compare by numeric value (`item2` < `item10`); a prefix sorts first.
 pub fn key_order(a: &str, b: &str) -> Ordering {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
+    if a.is_ascii() && b.is_ascii() {
+        natural_order(
+            a.as_bytes(),
+            b.as_bytes(),
+            |c| c.is_ascii_alphabetic(),
+            u32::from,
+        )
+    } else {
+        let ar: Vec<char> = a.chars().collect();
+        let br: Vec<char> = b.chars().collect();
+        natural_order(&ar, &br, |c| c.is_alphabetic(), u32::from)
+    }
+}
+
+fn natural_order<T: Copy + Ord>(
+    ar: &[T],
+    br: &[T],
+    is_letter: impl Fn(T) -> bool,
+    code: impl Fn(T) -> u32,
+) -> Ordering {
+    let is_digit = |c: T| (48..=57).contains(&code(c));
     let mut after_digit = false;
     for i in 0..ar.len().min(br.len()) {
         let (x, y) = (ar[i], br[i]);
         if x == y {
-            after_digit = x.is_ascii_digit();
+            after_digit = is_digit(x);
             continue;
         }
-        let (xl, yl) = (x.is_alphabetic(), y.is_alphabetic());
+        let (xl, yl) = (is_letter(x), is_letter(y));
         if xl && yl {
             return x.cmp(&y);
         }
@@ -106,32 +137,31 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             };
         }
         // Both non-letters: compare the digit runs starting here numerically.
-        let mut an: i64 = 0;
-        let mut bn: i64 = 0;
-        if x == '0' || y == '0' {
+        let (mut an, mut bn): (i64, i64) = (0, 0);
+        if code(x) == 48 || code(y) == 48 {
             // A zero inside a number that started earlier counts as a digit of it.
             if ar[..i]
                 .iter()
                 .rev()
-                .take_while(|c| c.is_ascii_digit())
-                .any(|c| *c != '0')
+                .take_while(|c| is_digit(**c))
+                .any(|c| code(*c) != 48)
             {
                 an = 1;
                 bn = 1;
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
+        while ai < ar.len() && is_digit(ar[ai]) {
             an = an
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+                .wrapping_add(i64::from(code(ar[ai]) - 48));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
+        while bi < br.len() && is_digit(br[bi]) {
             bn = bn
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+                .wrapping_add(i64::from(code(br[bi]) - 48));
             bi += 1;
         }
         if an != bn {
@@ -312,6 +342,17 @@ enum Style {
 
 /// How yaml.v3 would write string `s`.
 fn style_of(s: &str, is_key: bool) -> Style {
+    // Fast path: identifier-like text that is not a keyword is always plain.
+    let b = s.as_bytes();
+    if !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
+        && !is_old_bool(s)
+        && !resolves_to_non_string(s)
+    {
+        return Style::Plain;
+    }
     let requested = if resolves_to_non_string(s) || is_base60_float(s) || is_old_bool(s) {
         Style::Double
     } else if s.contains('\n') {
@@ -435,7 +476,6 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -444,8 +484,11 @@ fn analyze(s: &str) -> Analysis {
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
     let is_break = |c: char| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
+    let mut iter = s.chars().peekable();
+    let mut i = 0usize;
+    while let Some(c) = iter.next() {
+        let next = iter.peek().copied();
+        let last = next.is_none();
         let followed_by_whitespace = next.is_none_or(|n| n == ' ' || n == '\t');
         if i == 0 {
             match c {
@@ -468,7 +511,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_space = true;
             }
-            if i + 1 == chars.len() {
+            if last {
                 trailing_space = true;
             }
             if previous_break {
@@ -481,7 +524,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_break = true;
             }
-            if i + 1 == chars.len() {
+            if last {
                 trailing_break = true;
             }
             if previous_space {
@@ -494,6 +537,7 @@ fn analyze(s: &str) -> Analysis {
             previous_break = false;
         }
         preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
+        i += 1;
     }
     let mut a = Analysis {
         multiline: line_breaks,

@@ -495,6 +495,8 @@ pub struct Catalog {
     pub registry: Registry,
     /// Raw bytes of every file under `components/`, by catalog-relative path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Parsed values files, filled on first use (see `values::parse_values`).
+    pub values_cache: std::sync::OnceLock<BTreeMap<String, Option<Map<String, Value>>>>,
 }
 
 impl Default for Overlay {
