@@ -13,8 +13,7 @@ use std::sync::OnceLock;
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes"))
-            .expect("reference catalog loads")
+        Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes")).expect("reference catalog loads")
     })
 }
 
@@ -33,18 +32,11 @@ fn run(recipe: &RecipeBody, query: &str) -> Result<Bundle, BundleError> {
 }
 
 fn text(b: &Bundle, path: &str) -> String {
-    String::from_utf8(
-        b.get(path)
-            .unwrap_or_else(|| panic!("{path} missing"))
-            .to_vec(),
-    )
-    .unwrap()
+    String::from_utf8(b.get(path).unwrap_or_else(|| panic!("{path} missing")).to_vec()).unwrap()
 }
 
 fn yaml(text: &str) -> Value {
-    serde_saphyr::from_str::<Option<Value>>(text)
-        .expect("valid YAML")
-        .unwrap_or(Value::Null)
+    serde_saphyr::from_str::<Option<Value>>(text).expect("valid YAML").unwrap_or(Value::Null)
 }
 
 fn values(b: &Bundle, component: &str) -> Value {
@@ -57,26 +49,14 @@ fn values(b: &Bundle, component: &str) -> Value {
 fn helm_tree_matches_the_reference_layout() {
     let b = run(&eks_training(), "").unwrap();
     let expected: Value = serde_json::from_slice(
-        &std::fs::read("../shared/conformance/bundles/helm-eks-h100-training-ubuntu/expected.json")
-            .unwrap(),
+        &std::fs::read("../shared/conformance/bundles/helm-eks-h100-training-ubuntu/expected.json").unwrap(),
     )
     .unwrap();
-    let want: Vec<&str> = expected["zipEntries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    let got: Vec<String> = archive::entry_order(&b)
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let want: Vec<&str> =
+        expected["zipEntries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let got: Vec<String> = archive::entry_order(&b).into_iter().map(|(n, _)| n).collect();
     assert_eq!(got, want);
-    assert!(
-        b.files
-            .iter()
-            .all(|f| f.executable == f.path.ends_with(".sh"))
-    );
+    assert!(b.files.iter().all(|f| f.executable == f.path.ends_with(".sh")));
     // values.yaml files are byte-identical to the Go server's (same YAML style).
     for f in &b.files {
         if f.path.ends_with("values.yaml") || f.path.contains("/manifests/") {
@@ -85,12 +65,7 @@ fn helm_tree_matches_the_reference_layout() {
                 f.path
             ))
             .unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&f.bytes),
-                String::from_utf8_lossy(&reference),
-                "{}",
-                f.path
-            );
+            assert_eq!(String::from_utf8_lossy(&f.bytes), String::from_utf8_lossy(&reference), "{}", f.path);
         }
     }
     // checksums.txt: one sha256sum line per listed file, recipe.yaml and itself excluded.
@@ -105,18 +80,9 @@ fn helm_tree_matches_the_reference_layout() {
 fn default_tolerations_are_injected_everywhere() {
     let b = run(&eks_training(), "").unwrap();
     let gpu = values(&b, "gpu-operator");
-    assert_eq!(
-        gpu["operator"]["tolerations"],
-        json!([{"operator": "Exists"}])
-    );
-    assert_eq!(
-        gpu["daemonsets"]["tolerations"],
-        json!([{"operator": "Exists"}])
-    );
-    assert!(
-        gpu["operator"].get("nodeSelector").is_none(),
-        "selectors only when given"
-    );
+    assert_eq!(gpu["operator"]["tolerations"], json!([{"operator": "Exists"}]));
+    assert_eq!(gpu["daemonsets"]["tolerations"], json!([{"operator": "Exists"}]));
+    assert!(gpu["operator"].get("nodeSelector").is_none(), "selectors only when given");
 }
 
 #[test]
@@ -126,18 +92,12 @@ fn node_scheduling_lands_on_registry_paths() {
              &workload-gate=skyhook.nvidia.com%3DrunTime:NoSchedule&workload-selector=app=train&nodes=4";
     let b = run(&eks_training(), q).unwrap();
     let gpu = values(&b, "gpu-operator");
-    assert_eq!(
-        gpu["operator"]["nodeSelector"],
-        json!({"nodeGroup": "system"})
-    );
+    assert_eq!(gpu["operator"]["nodeSelector"], json!({"nodeGroup": "system"}));
     assert_eq!(
         gpu["operator"]["tolerations"],
         json!([{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}])
     );
-    assert_eq!(
-        gpu["daemonsets"]["nodeSelector"],
-        json!({"nvidia.com/gpu.present": "true"})
-    );
+    assert_eq!(gpu["daemonsets"]["nodeSelector"], json!({"nvidia.com/gpu.present": "true"}));
     assert_eq!(
         gpu["daemonsets"]["tolerations"],
         json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}])
@@ -167,13 +127,7 @@ fn set_overrides_follow_key_lookup_and_typing() {
     assert_eq!(values(&b, "gpu-operator")["driver"]["version"], "570.86.16");
     assert_eq!(values(&b, "cert-manager")["replicaCount"], json!(2));
     let dra = text(&b, "nvidia-dra-driver-gpu/values.yaml");
-    for line in [
-        "    int: 1\n",
-        "    float: 1.5\n",
-        "    big: 1e+21\n",
-        "    \"yes\": \"yes\"\n",
-        "    inf: .inf\n",
-    ] {
+    for line in ["    int: 1\n", "    float: 1.5\n", "    big: 1e+21\n", "    \"yes\": \"yes\"\n", "    inf: .inf\n"] {
         assert!(dra.contains(line), "{line:?} not in {dra}");
     }
     assert!(values(&b, "gpu-operator")["devicePlugin"]["env"].is_array());
@@ -182,30 +136,15 @@ fn set_overrides_follow_key_lookup_and_typing() {
 #[test]
 fn enabled_toggles_filter_components() {
     let mut recipe = eks_training();
-    let efa = recipe
-        .component_refs
-        .iter_mut()
-        .find(|c| c.name == "aws-efa")
-        .unwrap();
+    let efa = recipe.component_refs.iter_mut().find(|c| c.name == "aws-efa").unwrap();
     efa.overrides.insert("enabled".into(), json!(false));
     let b = run(&recipe, "").unwrap();
     assert!(b.get("aws-efa/values.yaml").is_none());
     assert!(!text(&b, "recipe.yaml").contains("aws-efa"));
-    let b = run(
-        &recipe,
-        "set=efa:enabled=true&set=kaischeduler:enabled=false",
-    )
-    .unwrap();
-    assert!(
-        values(&b, "aws-efa")["enabled"] == json!(false),
-        "the recipe's enabled:false stays in values"
-    );
+    let b = run(&recipe, "set=efa:enabled=true&set=kaischeduler:enabled=false").unwrap();
+    assert!(values(&b, "aws-efa")["enabled"] == json!(false), "the recipe's enabled:false stays in values");
     assert!(b.get("kai-scheduler/values.yaml").is_none());
-    let all_off: String = recipe
-        .component_refs
-        .iter()
-        .map(|c| format!("set={}:enabled=false&", c.name))
-        .collect();
+    let all_off: String = recipe.component_refs.iter().map(|c| format!("set={}:enabled=false&", c.name)).collect();
     match run(&recipe, &all_off) {
         Err(BundleError::Invalid { message, .. }) => {
             assert_eq!(message, "recipe has no enabled components after filtering")
@@ -232,11 +171,7 @@ fn unsafe_names_and_missing_manifests() {
 #[test]
 fn missing_template_keys_are_client_errors() {
     let mut recipe = eks_training();
-    let cust = recipe
-        .component_refs
-        .iter_mut()
-        .find(|c| c.name == "skyhook-customizations")
-        .unwrap();
+    let cust = recipe.component_refs.iter_mut().find(|c| c.name == "skyhook-customizations").unwrap();
     cust.overrides.remove("accelerator");
     match run(&recipe, "") {
         Err(BundleError::Invalid { error: Some(e), .. }) => {
@@ -254,34 +189,25 @@ fn argocd_with_and_without_repo() {
     let app = text(&b, "gpu-operator/application.yaml");
     assert!(app.contains("repoURL: '{{ .RepoURL }}'"));
     assert!(app.contains("targetRevision: 25.10.1"));
-    assert!(
-        text(&b, "app-of-apps.yaml").contains("repoURL: https://github.com/YOUR-ORG/YOUR-REPO.git")
-    );
+    assert!(text(&b, "app-of-apps.yaml").contains("repoURL: https://github.com/YOUR-ORG/YOUR-REPO.git"));
     assert!(b.get("deploy.sh").is_none() && b.get("recipe.yaml").is_none());
-    assert!(
-        b.get("gpu-operator/manifests/dcgm-exporter.yaml").is_none(),
-        "argocd drops manifests"
-    );
+    assert!(b.get("gpu-operator/manifests/dcgm-exporter.yaml").is_none(), "argocd drops manifests");
     let waves: Vec<i64> = recipe
         .deployment_order
         .iter()
-        .map(|n| yaml(&text(&b, &format!("{n}/application.yaml")))["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"].as_str().unwrap().parse().unwrap())
+        .map(|n| {
+            yaml(&text(&b, &format!("{n}/application.yaml")))["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(
-        waves,
-        (0..recipe.deployment_order.len() as i64).collect::<Vec<_>>()
-    );
+    assert_eq!(waves, (0..recipe.deployment_order.len() as i64).collect::<Vec<_>>());
 
-    let b = run(
-        &recipe,
-        "deployer=argocd&repo=https://git.example.com/org/gitops.git",
-    )
-    .unwrap();
+    let b = run(&recipe, "deployer=argocd&repo=https://git.example.com/org/gitops.git").unwrap();
     let app = yaml(&text(&b, "gpu-operator/application.yaml"));
-    assert_eq!(
-        app["spec"]["sources"][1]["repoURL"],
-        "https://git.example.com/org/gitops.git"
-    );
+    assert_eq!(app["spec"]["sources"][1]["repoURL"], "https://git.example.com/org/gitops.git");
     assert_eq!(
         yaml(&text(&b, "app-of-apps.yaml"))["spec"]["source"]["repoURL"],
         "https://git.example.com/org/gitops.git"
@@ -294,10 +220,7 @@ fn render_chart(b: &Bundle, install_values: Value) -> BTreeMap<String, String> {
     if chart_values.is_null() {
         chart_values = json!({});
     }
-    aicrd::recipe::values::deep_merge(
-        chart_values.as_object_mut().unwrap(),
-        install_values.as_object().unwrap(),
-    );
+    aicrd::recipe::values::deep_merge(chart_values.as_object_mut().unwrap(), install_values.as_object().unwrap());
     let files: BTreeMap<String, String> = b
         .files
         .iter()
@@ -310,11 +233,7 @@ fn render_chart(b: &Bundle, install_values: Value) -> BTreeMap<String, String> {
         .filter(|f| f.path.starts_with("templates/"))
         .map(|f| {
             let t = Template::parse(&f.path, std::str::from_utf8(&f.bytes).unwrap()).unwrap();
-            (
-                f.path.clone(),
-                t.render(&data, Some(&files))
-                    .unwrap_or_else(|e| panic!("{e}")),
-            )
+            (f.path.clone(), t.render(&data, Some(&files)).unwrap_or_else(|e| panic!("{e}")))
         })
         .collect()
 }
@@ -331,10 +250,7 @@ fn argocd_helm_chart_is_valid_and_renders_for_every_component() {
             yaml(std::str::from_utf8(&f.bytes).unwrap());
         }
     }
-    assert!(
-        b.get("gpu-operator/manifests/dcgm-exporter.yaml").is_some(),
-        "argocd-helm carries manifests"
-    );
+    assert!(b.get("gpu-operator/manifests/dcgm-exporter.yaml").is_some(), "argocd-helm carries manifests");
     let rendered = render_chart(
         &b,
         json!({"repoURL": "https://git.example.com/b.git", "gpu-operator": {"driver": {"version": "1.2.3"}}}),
@@ -343,48 +259,22 @@ fn argocd_helm_chart_is_valid_and_renders_for_every_component() {
         let app = yaml(&rendered[&format!("templates/{}.yaml", c.name)]);
         assert_eq!(app["kind"], "Application", "{}", c.name);
         assert_eq!(app["metadata"]["name"], c.name.as_str());
-        assert_eq!(
-            app["spec"]["destination"]["namespace"],
-            c.namespace.as_str()
-        );
+        assert_eq!(app["spec"]["destination"]["namespace"], c.namespace.as_str());
     }
     let gpu = yaml(&rendered["templates/gpu-operator.yaml"]);
-    let helm_values = yaml(
-        gpu["spec"]["sources"][0]["helm"]["values"]
-            .as_str()
-            .unwrap(),
-    );
-    assert_eq!(
-        helm_values["driver"]["version"], "1.2.3",
-        "install-time override wins"
-    );
-    assert_eq!(
-        helm_values["operator"]["tolerations"],
-        json!([{"operator": "Exists"}]),
-        "static values kept"
-    );
-    assert_eq!(
-        gpu["spec"]["sources"][1]["path"],
-        "./gpu-operator/manifests"
-    );
+    let helm_values = yaml(gpu["spec"]["sources"][0]["helm"]["values"].as_str().unwrap());
+    assert_eq!(helm_values["driver"]["version"], "1.2.3", "install-time override wins");
+    assert_eq!(helm_values["operator"]["tolerations"], json!([{"operator": "Exists"}]), "static values kept");
+    assert_eq!(gpu["spec"]["sources"][1]["path"], "./gpu-operator/manifests");
     let cust = yaml(&rendered["templates/skyhook-customizations.yaml"]);
-    assert_eq!(
-        cust["spec"]["source"]["repoURL"],
-        "https://git.example.com/b.git"
-    );
+    assert_eq!(cust["spec"]["source"]["repoURL"], "https://git.example.com/b.git");
     let stack = yaml(&rendered["templates/aicr-stack.yaml"]);
     assert_eq!(stack["metadata"]["name"], "aicr-stack");
-    assert_eq!(
-        stack["spec"]["source"]["helm"]["valuesObject"]["gpu-operator"]["driver"]["version"],
-        "1.2.3"
-    );
+    assert_eq!(stack["spec"]["source"]["helm"]["valuesObject"]["gpu-operator"]["driver"]["version"], "1.2.3");
     // Without repoURL the parent application is left out; manifest sources demand it.
     let files: BTreeMap<String, String> = BTreeMap::new();
     let t = Template::parse("s", aicrd::bundle::argocd::STACK_TEMPLATE).unwrap();
-    assert_eq!(
-        t.render(&json!({"Values": {}}), Some(&files)).unwrap(),
-        "\n"
-    );
+    assert_eq!(t.render(&json!({"Values": {}}), Some(&files)).unwrap(), "\n");
 }
 
 #[test]
@@ -392,48 +282,23 @@ fn dynamic_moves_values_for_helm_and_argocd_helm() {
     let recipe = eks_training();
     let q = "dynamic=gpuoperator:driver.version&dynamic=gpu-operator:cluster.name";
     let b = run(&recipe, q).unwrap();
-    assert!(
-        values(&b, "gpu-operator")["driver"]
-            .get("version")
-            .is_none()
-    );
+    assert!(values(&b, "gpu-operator")["driver"].get("version").is_none());
     let cluster = yaml(&text(&b, "gpu-operator/cluster-values.yaml"));
-    assert_eq!(
-        cluster,
-        json!({"driver": {"version": "580.105.08"}, "cluster": {"name": ""}})
-    );
+    assert_eq!(cluster, json!({"driver": {"version": "580.105.08"}, "cluster": {"name": ""}}));
     let deploy = text(&b, "deploy.sh");
-    let values_at = deploy
-        .find("-f \"${SCRIPT_DIR}/gpu-operator/values.yaml\" \\\n")
-        .unwrap();
-    let cluster_at = deploy
-        .find("-f \"${SCRIPT_DIR}/gpu-operator/cluster-values.yaml\" \\\n")
-        .unwrap();
+    let values_at = deploy.find("-f \"${SCRIPT_DIR}/gpu-operator/values.yaml\" \\\n").unwrap();
+    let cluster_at = deploy.find("-f \"${SCRIPT_DIR}/gpu-operator/cluster-values.yaml\" \\\n").unwrap();
     assert!(values_at < cluster_at);
     assert!(text(&b, "checksums.txt").contains("  gpu-operator/cluster-values.yaml\n"));
 
     let b = run(&recipe, &format!("{q}&deployer=argocd-helm")).unwrap();
     let root = yaml(&text(&b, "values.yaml"));
-    assert_eq!(
-        root,
-        json!({"gpu-operator": {"driver": {"version": "580.105.08"}, "cluster": {"name": ""}}})
-    );
-    assert!(
-        yaml(&text(&b, "static/gpu-operator.yaml"))["driver"]
-            .get("version")
-            .is_none()
-    );
+    assert_eq!(root, json!({"gpu-operator": {"driver": {"version": "580.105.08"}, "cluster": {"name": ""}}}));
+    assert!(yaml(&text(&b, "static/gpu-operator.yaml"))["driver"].get("version").is_none());
     let rendered = render_chart(&b, json!({"repoURL": "r"}));
     let gpu = yaml(&rendered["templates/gpu-operator.yaml"]);
-    let helm_values = yaml(
-        gpu["spec"]["sources"][0]["helm"]["values"]
-            .as_str()
-            .unwrap(),
-    );
-    assert_eq!(
-        helm_values["driver"]["version"], "580.105.08",
-        "pre-populated from the recipe"
-    );
+    let helm_values = yaml(gpu["spec"]["sources"][0]["helm"]["values"].as_str().unwrap());
+    assert_eq!(helm_values["driver"]["version"], "580.105.08", "pre-populated from the recipe");
 
     assert!(run(&recipe, "dynamic=gpuoperator:x&deployer=argocd").is_err());
     match run(&recipe, "dynamic=nosuch:x") {
@@ -458,38 +323,16 @@ fn zips_are_byte_identical_for_identical_requests() {
 fn cancellation_stops_generation() {
     let cancel = Cancel::default();
     cancel.cancel();
-    let r = generate(
-        catalog(),
-        &eks_training(),
-        &Options::default(),
-        "test",
-        &cancel,
-    );
+    let r = generate(catalog(), &eks_training(), &Options::default(), "test", &cancel);
     assert_eq!(r, Err(BundleError::Cancelled));
     let expired = Cancel::new(Some(std::time::Instant::now()));
-    assert_eq!(
-        generate(
-            catalog(),
-            &eks_training(),
-            &Options::default(),
-            "test",
-            &expired
-        ),
-        Err(BundleError::TimedOut)
-    );
+    assert_eq!(generate(catalog(), &eks_training(), &Options::default(), "test", &expired), Err(BundleError::TimedOut));
 }
 
 #[test]
 fn bundlers_restrict_components() {
     let b = run(&eks_training(), "bundlers=gpu-operator,cert-manager").unwrap();
-    let dirs: Vec<&str> = b
-        .files
-        .iter()
-        .filter_map(|f| f.path.split_once('/').map(|(d, _)| d))
-        .collect();
-    assert!(
-        dirs.iter()
-            .all(|d| *d == "gpu-operator" || *d == "cert-manager")
-    );
+    let dirs: Vec<&str> = b.files.iter().filter_map(|f| f.path.split_once('/').map(|(d, _)| d)).collect();
+    assert!(dirs.iter().all(|d| *d == "gpu-operator" || *d == "cert-manager"));
     assert!(run(&eks_training(), "bundlers=network-operator").is_err());
 }

@@ -14,15 +14,12 @@ use tower::ServiceExt;
 
 fn state(limits: Limits) -> AppState {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    let catalog = CATALOG.get_or_init(|| {
-        Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes")).unwrap()
-    });
+    let catalog = CATALOG.get_or_init(|| Catalog::load(Path::new("../shared/reference/aicr-v0.11.1/recipes")).unwrap());
     AppState::new(RecipeTable::embedded(), catalog.clone(), limits)
 }
 
 fn recipe() -> Vec<u8> {
-    std::fs::read("../shared/conformance/bundles/helm-eks-h100-training-ubuntu/recipe.json")
-        .unwrap()
+    std::fs::read("../shared/conformance/bundles/helm-eks-h100-training-ubuntu/recipe.json").unwrap()
 }
 
 async fn send(
@@ -31,22 +28,11 @@ async fn send(
     body: Vec<u8>,
     limits: Limits,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let uri = if query.is_empty() {
-        "/v1/bundle".to_string()
-    } else {
-        format!("/v1/bundle?{query}")
-    };
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::from(body))
-        .unwrap();
+    let uri = if query.is_empty() { "/v1/bundle".to_string() } else { format!("/v1/bundle?{query}") };
+    let req = Request::builder().method(method).uri(uri).body(Body::from(body)).unwrap();
     let res = aicrd::router(state(limits)).oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
     (parts.status, parts.headers, bytes)
 }
 
@@ -68,16 +54,10 @@ async fn helm_bundle_response() {
     let (status, headers, zip) = send("POST", "", recipe(), Limits::default()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/zip");
-    assert_eq!(
-        headers["content-disposition"],
-        "attachment; filename=\"bundles.zip\""
-    );
+    assert_eq!(headers["content-disposition"], "attachment; filename=\"bundles.zip\"");
     let duration = headers["x-bundle-duration"].as_bytes();
     let duration = std::str::from_utf8(duration).unwrap();
-    assert!(
-        duration.ends_with('s') && duration.chars().next().unwrap().is_ascii_digit(),
-        "{duration}"
-    );
+    assert!(duration.ends_with('s') && duration.chars().next().unwrap().is_ascii_digit(), "{duration}");
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     let mut files = 0;
     let mut size = 0;
@@ -93,11 +73,7 @@ async fn helm_bundle_response() {
         entry.read_to_end(&mut content).unwrap();
         size += content.len();
         let name = entry.name().unwrap().to_string();
-        assert_eq!(
-            mode & 0o777,
-            if name.ends_with(".sh") { 0o755 } else { 0o600 },
-            "{name}"
-        );
+        assert_eq!(mode & 0o777, if name.ends_with(".sh") { 0o755 } else { 0o600 }, "{name}");
     }
     assert_eq!(headers["x-bundle-files"], files.to_string().as_str());
     assert_eq!(headers["x-bundle-size"], size.to_string().as_str());
@@ -113,13 +89,8 @@ async fn identical_requests_give_identical_zips() {
 
 #[tokio::test]
 async fn query_errors_come_before_the_body() {
-    let (status, _, body) = send(
-        "POST",
-        "nodes=-1&deployer=foo&set=missing-colon",
-        b"not json".to_vec(),
-        Limits::default(),
-    )
-    .await;
+    let (status, _, body) =
+        send("POST", "nodes=-1&deployer=foo&set=missing-colon", b"not json".to_vec(), Limits::default()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let e = error_body(&body);
     assert_eq!(e["code"], "INVALID_REQUEST");
@@ -140,16 +111,8 @@ async fn body_errors() {
             "Invalid request body",
             Some("invalid character '}' looking for beginning of value"),
         ),
-        (
-            b"{\"componentRefs\":[]}",
-            "Recipe must contain at least one component reference",
-            None,
-        ),
-        (
-            b"null",
-            "Recipe must contain at least one component reference",
-            None,
-        ),
+        (b"{\"componentRefs\":[]}", "Recipe must contain at least one component reference", None),
+        (b"null", "Recipe must contain at least one component reference", None),
         (
             b"{\"componentRefs\":[{\"name\":\"a\"}]}{",
             "Invalid request body",
@@ -167,13 +130,8 @@ async fn body_errors() {
 
 #[tokio::test]
 async fn unsafe_names_are_client_errors() {
-    let (status, _, out) = send(
-        "POST",
-        "",
-        b"{\"componentRefs\":[{\"name\":\"../escape\"}]}".to_vec(),
-        Limits::default(),
-    )
-    .await;
+    let (status, _, out) =
+        send("POST", "", b"{\"componentRefs\":[{\"name\":\"../escape\"}]}".to_vec(), Limits::default()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let e = error_body(&out);
     assert_eq!(e["code"], "INVALID_REQUEST");
@@ -182,10 +140,7 @@ async fn unsafe_names_are_client_errors() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
-    let limits = Limits {
-        bundle_body: 64,
-        ..Limits::default()
-    };
+    let limits = Limits { bundle_body: 64, ..Limits::default() };
     let (status, _, out) = send("POST", "", recipe(), limits).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_body(&out)["details"]["limit_bytes"], 64);

@@ -1,9 +1,7 @@
 //! Property tests: the bundle's input parsers never panic, and the YAML writer's
 //! quoting always reads back as the same string.
 
-use aicrd::bundle::request::{
-    Options, parse_nodes, parse_selector, parse_set, parse_toleration, parse_workload_gate,
-};
+use aicrd::bundle::request::{Options, parse_nodes, parse_selector, parse_set, parse_toleration, parse_workload_gate};
 use aicrd::bundle::template::Template;
 use aicrd::bundle::values::typed_value;
 use aicrd::bundle::yaml::value_to_string;

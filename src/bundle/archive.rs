@@ -33,16 +33,7 @@ pub fn entry_order(bundle: &Bundle) -> Vec<(String, bool)> {
     entries.sort();
     entries
         .into_iter()
-        .map(|(parts, dir)| {
-            (
-                if dir {
-                    format!("{}/", parts.join("/"))
-                } else {
-                    parts.join("/")
-                },
-                dir,
-            )
-        })
+        .map(|(parts, dir)| (if dir { format!("{}/", parts.join("/")) } else { parts.join("/") }, dir))
         .collect()
 }
 
@@ -53,26 +44,16 @@ pub fn zip(bundle: &Bundle) -> std::io::Result<Vec<u8>> {
         .last_modified_time(DateTime::default())
         .compression_method(CompressionMethod::Stored);
     // Level 1: text compresses nearly as well as at 6 and several times faster.
-    let deflated = stored
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(1));
+    let deflated = stored.compression_method(CompressionMethod::Deflated).compression_level(Some(1));
     for (name, dir) in entry_order(bundle) {
         if dir {
             w.add_directory(name, stored.unix_permissions(0o755))?;
             continue;
         }
-        let file = bundle
-            .files
-            .iter()
-            .find(|f| f.path == name)
-            .expect("entry comes from the bundle");
+        let file = bundle.files.iter().find(|f| f.path == name).expect("entry comes from the bundle");
         let mode = if file.executable { 0o755 } else { 0o600 };
         // Setting up a deflate stream costs more than it saves on small files.
-        let options = if file.bytes.len() < STORE_BELOW {
-            stored
-        } else {
-            deflated
-        };
+        let options = if file.bytes.len() < STORE_BELOW { stored } else { deflated };
         w.start_file(name, options.unix_permissions(mode))?;
         w.write_all(&file.bytes)?;
     }

@@ -45,11 +45,7 @@ pub fn application(c: &Component, repo: &str) -> String {
             c.spec.source, c.spec.tag, c.spec.path
         );
     } else {
-        let values_repo = if repo.is_empty() {
-            REPO_PLACEHOLDER
-        } else {
-            repo
-        };
+        let values_repo = if repo.is_empty() { REPO_PLACEHOLDER } else { repo };
         let _ = write!(
             s,
             "  sources:\n    - repoURL: {}\n      chart: {}\n      targetRevision: {}\n      helm:\n        valueFiles:\n          - $values/{}/values.yaml\n    - repoURL: {values_repo}\n      targetRevision: main\n      ref: values\n",
@@ -74,16 +70,9 @@ pub fn app_of_apps(repo: &str) -> String {
 fn component_table(s: &mut String, plan: &Plan) {
     s.push_str("| Wave | Component | Kind | Version | Namespace |\n|---|---|---|---|---|\n");
     for c in &plan.components {
-        let (kind, version) = if c.is_kustomize() {
-            ("Kustomize", c.spec.tag.as_str())
-        } else {
-            ("Helm", c.bare_version())
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {kind} | {version} | {} |",
-            c.wave, c.spec.name, c.spec.namespace
-        );
+        let (kind, version) =
+            if c.is_kustomize() { ("Kustomize", c.spec.tag.as_str()) } else { ("Helm", c.bare_version()) };
+        let _ = writeln!(s, "| {} | {} | {kind} | {version} | {} |", c.wave, c.spec.name, c.spec.namespace);
     }
 }
 
@@ -98,10 +87,7 @@ fn readme(plan: &Plan, repo: &str, version: &str) -> String {
     );
     component_table(&mut s, plan);
     let target = if repo.is_empty() { DEFAULT_REPO } else { repo };
-    let _ = write!(
-        s,
-        "\n## Deploying\n\n1. Commit this directory to the root of a Git repository ({target}).\n"
-    );
+    let _ = write!(s, "\n## Deploying\n\n1. Commit this directory to the root of a Git repository ({target}).\n");
     if repo.is_empty() {
         s.push_str(
             "   Then replace `'{{ .RepoURL }}'` in every `application.yaml` and the `repoURL`\n   of `app-of-apps.yaml` with that repository's URL.\n",
@@ -121,11 +107,7 @@ pub fn bundle(plan: &Plan, repo: &str, version: &str) -> Bundle {
     let mut listed = Vec::new();
     for c in &plan.components {
         let dir = &c.spec.name;
-        b.add(
-            format!("{dir}/application.yaml"),
-            application(c, repo),
-            false,
-        );
+        b.add(format!("{dir}/application.yaml"), application(c, repo), false);
         listed.push(format!("{dir}/application.yaml"));
         if !c.is_kustomize() {
             b.add(format!("{dir}/values.yaml"), values_file(&c.values), false);
@@ -152,11 +134,7 @@ pub fn chart_version(recipe_version: &str) -> String {
     let v = recipe_version.strip_prefix('v').unwrap_or(recipe_version);
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
         v.to_string()
     } else {
         "0.1.0".into()
@@ -184,15 +162,8 @@ pub fn chart_application(c: &Component) -> String {
     let has_manifests = !c.manifests.is_empty();
     let chart_source = !c.is_kustomize() && (c.has_chart() || !has_manifests);
     if chart_source {
-        let _ = writeln!(
-            s,
-            "{{{{- $static := .Files.Get \"static/{name}.yaml\" | fromYaml }}}}"
-        );
-        let _ = writeln!(
-            s,
-            "{{{{- $overrides := index .Values {} | default dict }}}}",
-            super::request::go_quote(name)
-        );
+        let _ = writeln!(s, "{{{{- $static := .Files.Get \"static/{name}.yaml\" | fromYaml }}}}");
+        let _ = writeln!(s, "{{{{- $overrides := index .Values {} | default dict }}}}", super::request::go_quote(name));
     }
     let _ = write!(
         s,
@@ -264,10 +235,7 @@ fn chart_yaml(plan: &Plan) -> String {
     let mut entries = vec![
         ("apiVersion".to_string(), Node::Str("v2".into())),
         ("name".to_string(), Node::Str(CHART_NAME.into())),
-        (
-            "description".to_string(),
-            Node::Str("Argo CD applications for an AI Cluster Runtime recipe".into()),
-        ),
+        ("description".to_string(), Node::Str("Argo CD applications for an AI Cluster Runtime recipe".into())),
         ("type".to_string(), Node::Str("application".into())),
         ("version".to_string(), Node::Str(chart_version(v))),
     ];
@@ -329,41 +297,21 @@ pub fn chart_bundle(plan: &Plan, version: &str) -> Bundle {
         listed.push(path);
     };
     add(&mut b, "Chart.yaml".into(), chart_yaml(plan).into_bytes());
-    add(
-        &mut b,
-        "values.yaml".into(),
-        chart_values(plan).into_bytes(),
-    );
+    add(&mut b, "values.yaml".into(), chart_values(plan).into_bytes());
     for c in &plan.components {
         let name = &c.spec.name;
         if !c.is_kustomize() && (c.has_chart() || c.manifests.is_empty()) {
             let text = yaml::to_string(&Node::from_map(&c.values));
             add(&mut b, format!("static/{name}.yaml"), text.into_bytes());
         }
-        add(
-            &mut b,
-            format!("templates/{name}.yaml"),
-            chart_application(c).into_bytes(),
-        );
+        add(&mut b, format!("templates/{name}.yaml"), chart_application(c).into_bytes());
         for (file, bytes) in &c.manifests {
             add(&mut b, format!("{name}/manifests/{file}"), bytes.clone());
         }
     }
-    add(
-        &mut b,
-        "templates/aicr-stack.yaml".into(),
-        STACK_TEMPLATE.as_bytes().to_vec(),
-    );
-    add(
-        &mut b,
-        "recipe.yaml".into(),
-        recipe_yaml(&plan.recipe).into_bytes(),
-    );
-    add(
-        &mut b,
-        "README.md".into(),
-        chart_readme(plan, version).into_bytes(),
-    );
+    add(&mut b, "templates/aicr-stack.yaml".into(), STACK_TEMPLATE.as_bytes().to_vec());
+    add(&mut b, "recipe.yaml".into(), recipe_yaml(&plan.recipe).into_bytes());
+    add(&mut b, "README.md".into(), chart_readme(plan, version).into_bytes());
     let sums = checksums(&b, &listed);
     b.add("checksums.txt", sums, false);
     b

@@ -62,18 +62,14 @@ impl BundleArgs {
     /// The flags as the endpoint's `(name, value)` query pairs.
     fn pairs(&self) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
-        let mut push = |name: &str, values: &[String]| {
-            pairs.extend(values.iter().map(|v| (name.to_string(), v.clone())))
-        };
+        let mut push =
+            |name: &str, values: &[String]| pairs.extend(values.iter().map(|v| (name.to_string(), v.clone())));
         push("set", &self.set);
         push("dynamic", &self.dynamic);
         push("system-node-selector", &self.system_node_selector);
         push("accelerated-node-selector", &self.accelerated_node_selector);
         push("system-node-toleration", &self.system_node_toleration);
-        push(
-            "accelerated-node-toleration",
-            &self.accelerated_node_toleration,
-        );
+        push("accelerated-node-toleration", &self.accelerated_node_toleration);
         push("deployer", std::slice::from_ref(&self.deployer));
         push("repo", self.repo.as_slice());
         push("workload-gate", self.workload_gate.as_slice());
@@ -87,16 +83,12 @@ impl BundleArgs {
 fn read_recipe(path: &Path) -> Result<RecipeBody, String> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("stdin: {e}"))?;
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("stdin: {e}"))?;
     } else {
         bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let looks_json = bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_none_or(|b| matches!(b, b'{' | b'[' | b'"' | b'n'));
+    let looks_json =
+        bytes.iter().find(|b| !b.is_ascii_whitespace()).is_none_or(|b| matches!(b, b'{' | b'[' | b'"' | b'n'));
     if looks_json {
         return request::decode_body(&bytes).map_err(|e| format!("{}: {e}", path.display()));
     }
@@ -112,14 +104,8 @@ pub fn run(args: BundleArgs) -> Result<(), String> {
     let catalog = load_catalog(&args.catalog)?;
     let options = Options::from_pairs(&args.pairs()).map_err(|e| e.to_string())?;
     let recipe = read_recipe(&args.recipe)?;
-    let bundle = super::generate(
-        &catalog,
-        &recipe,
-        &options,
-        crate::table::VERSION,
-        &Cancel::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let bundle = super::generate(&catalog, &recipe, &options, crate::table::VERSION, &Cancel::default())
+        .map_err(|e| e.to_string())?;
     if args.out.extension().is_some_and(|e| e == "zip") {
         let zip = archive::zip(&bundle).map_err(|e| e.to_string())?;
         std::fs::write(&args.out, zip).map_err(|e| format!("{}: {e}", args.out.display()))?;
@@ -127,8 +113,7 @@ pub fn run(args: BundleArgs) -> Result<(), String> {
         for f in &bundle.files {
             let path = args.out.join(&f.path);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
             }
             std::fs::write(&path, &f.bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             #[cfg(unix)]
@@ -140,11 +125,6 @@ pub fn run(args: BundleArgs) -> Result<(), String> {
             }
         }
     }
-    eprintln!(
-        "wrote {} files ({} bytes) to {}",
-        bundle.files.len(),
-        bundle.size(),
-        args.out.display()
-    );
+    eprintln!("wrote {} files ({} bytes) to {}", bundle.files.len(), bundle.size(), args.out.display());
     Ok(())
 }

@@ -58,20 +58,13 @@ impl Bundle {
                 f.bytes = bytes;
                 f.executable = executable;
             }
-            None => self.files.push(File {
-                path,
-                bytes,
-                executable,
-            }),
+            None => self.files.push(File { path, bytes, executable }),
         }
     }
 
     /// The content of `path`, if generated.
     pub fn get(&self, path: &str) -> Option<&[u8]> {
-        self.files
-            .iter()
-            .find(|f| f.path == path)
-            .map(|f| f.bytes.as_slice())
+        self.files.iter().find(|f| f.path == path).map(|f| f.bytes.as_slice())
     }
 
     /// Sum of the file sizes.
@@ -106,17 +99,10 @@ pub enum BundleError {
 impl std::fmt::Display for BundleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BundleError::Invalid {
-                message,
-                error: Some(e),
-            }
-            | BundleError::Internal { message, error: e } => {
+            BundleError::Invalid { message, error: Some(e) } | BundleError::Internal { message, error: e } => {
                 write!(f, "{message}: {e}")
             }
-            BundleError::Invalid {
-                message,
-                error: None,
-            } => f.write_str(message),
+            BundleError::Invalid { message, error: None } => f.write_str(message),
             BundleError::Cancelled => f.write_str("bundle generation cancelled"),
             BundleError::TimedOut => f.write_str("bundle generation exceeded its deadline"),
         }
@@ -127,18 +113,12 @@ impl std::error::Error for BundleError {}
 
 impl From<request::InputError> for BundleError {
     fn from(e: request::InputError) -> Self {
-        BundleError::Invalid {
-            message: e.message,
-            error: e.error,
-        }
+        BundleError::Invalid { message: e.message, error: e.error }
     }
 }
 
 fn invalid(message: &str, error: impl Into<String>) -> BundleError {
-    BundleError::Invalid {
-        message: message.into(),
-        error: Some(error.into()),
-    }
+    BundleError::Invalid { message: message.into(), error: Some(error.into()) }
 }
 
 /// Cancellation: a flag set when the requester goes away, and a deadline.
@@ -151,10 +131,7 @@ pub struct Cancel {
 impl Cancel {
     /// A token that expires at `deadline` (if any).
     pub fn new(deadline: Option<Instant>) -> Cancel {
-        Cancel {
-            flag: Arc::new(AtomicBool::new(false)),
-            deadline,
-        }
+        Cancel { flag: Arc::new(AtomicBool::new(false)), deadline }
     }
 
     /// Asks the work to stop.
@@ -216,30 +193,18 @@ impl Component {
     }
     /// Chart name: `chart`, else the component name.
     pub fn chart_name(&self) -> &str {
-        if self.spec.chart.is_empty() {
-            &self.spec.name
-        } else {
-            &self.spec.chart
-        }
+        if self.spec.chart.is_empty() { &self.spec.name } else { &self.spec.chart }
     }
     /// Version without one leading `v` (`0.1.0` when empty), for chart metadata.
     pub fn chart_version(&self) -> String {
-        match self
-            .spec
-            .version
-            .strip_prefix('v')
-            .unwrap_or(&self.spec.version)
-        {
+        match self.spec.version.strip_prefix('v').unwrap_or(&self.spec.version) {
             "" => "0.1.0".into(),
             v => v.to_string(),
         }
     }
     /// Version without one leading `v` (may be empty), for Argo CD.
     pub fn bare_version(&self) -> &str {
-        self.spec
-            .version
-            .strip_prefix('v')
-            .unwrap_or(&self.spec.version)
+        self.spec.version.strip_prefix('v').unwrap_or(&self.spec.version)
     }
 }
 
@@ -305,16 +270,15 @@ fn has_content(text: &str) -> bool {
 type Rendered = (Vec<(String, Vec<u8>)>, Map<String, Value>);
 
 /// Renders a component's manifest templates (spec §4.4) against its final values.
-fn render_manifests(
-    catalog: &Catalog,
-    c: &Component,
-    values: Map<String, Value>,
-) -> Result<Rendered, BundleError> {
+fn render_manifests(catalog: &Catalog, c: &Component, values: Map<String, Value>) -> Result<Rendered, BundleError> {
     let mut sources = Vec::with_capacity(c.spec.manifest_files.len());
     for path in &c.spec.manifest_files {
         let bytes = catalog.files.get(path).ok_or_else(|| BundleError::Internal {
             message: "failed to collect component manifests".into(),
-            error: format!("[INTERNAL] failed to load manifest {path} for component {}: open {path}: file does not exist", c.spec.name),
+            error: format!(
+                "[INTERNAL] failed to load manifest {path} for component {}: open {path}: file does not exist",
+                c.spec.name
+            ),
         })?;
         sources.push((path.clone(), bytes));
     }
@@ -351,11 +315,7 @@ fn render_manifests(
             out.push((base, rendered.into_bytes()));
         }
     }
-    let values = match data
-        .get_mut("Values")
-        .and_then(|v| v.get_mut(&c.spec.name))
-        .map(Value::take)
-    {
+    let values = match data.get_mut("Values").and_then(|v| v.get_mut(&c.spec.name)).map(Value::take) {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
@@ -363,12 +323,7 @@ fn render_manifests(
 }
 
 /// Filters, orders and computes every component (spec §3).
-pub fn plan(
-    catalog: &Catalog,
-    recipe: &RecipeBody,
-    options: &Options,
-    cancel: &Cancel,
-) -> Result<Plan, BundleError> {
+pub fn plan(catalog: &Catalog, recipe: &RecipeBody, options: &Options, cancel: &Cancel) -> Result<Plan, BundleError> {
     if let Some(list) = &options.bundlers {
         for name in list {
             if !recipe.component_refs.iter().any(|c| &c.name == name) {
@@ -382,11 +337,7 @@ pub fn plan(
             }
         }
     }
-    let kept: Vec<&ComponentRef> = recipe
-        .component_refs
-        .iter()
-        .filter(|c| keep(catalog, options, c))
-        .collect();
+    let kept: Vec<&ComponentRef> = recipe.component_refs.iter().filter(|c| keep(catalog, options, c)).collect();
     if kept.is_empty() {
         return Err(BundleError::Invalid {
             message: "recipe has no enabled components after filtering".into(),
@@ -397,10 +348,7 @@ pub fn plan(
         check_name(&c.name)?;
     }
     for d in &options.dynamic {
-        if !kept
-            .iter()
-            .any(|c| values::key_matches(&catalog.registry, &d.key, &c.name))
-        {
+        if !kept.iter().any(|c| values::key_matches(&catalog.registry, &d.key, &c.name)) {
             return Err(invalid(
                 "Invalid dynamic parameter",
                 format!(
@@ -411,12 +359,8 @@ pub fn plan(
             ));
         }
     }
-    let order: Vec<String> = recipe
-        .deployment_order
-        .iter()
-        .filter(|n| kept.iter().any(|c| &&c.name == n))
-        .cloned()
-        .collect();
+    let order: Vec<String> =
+        recipe.deployment_order.iter().filter(|n| kept.iter().any(|c| &&c.name == n)).cloned().collect();
     let mut sorted = kept.clone();
     if !order.is_empty() {
         let rank = |c: &ComponentRef| order.iter().position(|n| n == &c.name);
@@ -431,13 +375,8 @@ pub fn plan(
     for (wave, spec) in sorted.into_iter().enumerate() {
         cancel.check()?;
         let mut values = values::final_values(catalog, spec, options);
-        let mut c = Component {
-            spec: spec.clone(),
-            values: Map::new(),
-            cluster_values: None,
-            manifests: Vec::new(),
-            wave,
-        };
+        let mut c =
+            Component { spec: spec.clone(), values: Map::new(), cluster_values: None, manifests: Vec::new(), wave };
         if options.deployer != Deployer::ArgoCd && !spec.manifest_files.is_empty() {
             let (manifests, rendered_from) = render_manifests(catalog, &c, values)?;
             c.manifests = manifests;
@@ -453,10 +392,7 @@ pub fn plan(
     let mut filtered = recipe.clone();
     filtered.component_refs = kept.into_iter().cloned().collect();
     filtered.deployment_order = order;
-    Ok(Plan {
-        recipe: filtered,
-        components,
-    })
+    Ok(Plan { recipe: filtered, components })
 }
 
 /// Generates the bundle for `recipe` with `options`; `version` is the bundler version

@@ -20,10 +20,7 @@ pub struct InputError {
 
 impl InputError {
     fn new(message: &str, error: impl Into<String>) -> Self {
-        InputError {
-            message: message.into(),
-            error: Some(error.into()),
-        }
+        InputError { message: message.into(), error: Some(error.into()) }
     }
 }
 
@@ -93,21 +90,15 @@ pub struct Toleration {
 impl Toleration {
     /// The default when no toleration is given: tolerate everything.
     pub fn exists() -> Toleration {
-        Toleration {
-            operator: "Exists".into(),
-            ..Default::default()
-        }
+        Toleration { operator: "Exists".into(), ..Default::default() }
     }
 
     /// The toleration as a values map with only its non-empty fields.
     pub fn to_value(&self) -> Value {
         let mut map = serde_json::Map::new();
-        for (k, v) in [
-            ("key", &self.key),
-            ("operator", &self.operator),
-            ("value", &self.value),
-            ("effect", &self.effect),
-        ] {
+        for (k, v) in
+            [("key", &self.key), ("operator", &self.operator), ("value", &self.value), ("effect", &self.effect)]
+        {
             if !v.is_empty() {
                 map.insert(k.into(), Value::String(v.clone()));
             }
@@ -211,12 +202,8 @@ pub fn go_quote(s: &str) -> String {
 /// Parses one `set` value: `key:path=value`.
 pub fn parse_set(raw: &str) -> Result<(String, String, String), InputError> {
     let message = "Invalid set parameter";
-    let shape = || {
-        InputError::new(
-            message,
-            format!("[INVALID_REQUEST] invalid format '{raw}': expected 'bundler:path=value'"),
-        )
-    };
+    let shape =
+        || InputError::new(message, format!("[INVALID_REQUEST] invalid format '{raw}': expected 'bundler:path=value'"));
     let (key, rest) = raw.split_once(':').ok_or_else(shape)?;
     let (path, value) = rest.split_once('=').ok_or_else(shape)?;
     if path.is_empty() || value.is_empty() {
@@ -234,51 +221,28 @@ pub fn parse_dynamic(raw: &str) -> Result<Dynamic, InputError> {
     let Some((key, path)) = raw.split_once(':') else {
         return Err(InputError::new(
             message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}: expected 'component:path'",
-                go_quote(raw)
-            ),
+            format!("[INVALID_REQUEST] invalid format {}: expected 'component:path'", go_quote(raw)),
         ));
     };
     if path.contains('=') {
         return Err(InputError::new(
             message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}: dynamic declaration does not accept '=value'",
-                go_quote(raw)
-            ),
+            format!("[INVALID_REQUEST] invalid format {}: dynamic declaration does not accept '=value'", go_quote(raw)),
         ));
     }
     if key.is_empty() || path.is_empty() {
         return Err(InputError::new(
             message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}: component and path cannot be empty",
-                go_quote(raw)
-            ),
+            format!("[INVALID_REQUEST] invalid format {}: component and path cannot be empty", go_quote(raw)),
         ));
     }
-    Ok(Dynamic {
-        key: key.into(),
-        path: path.into(),
-        raw: raw.into(),
-    })
+    Ok(Dynamic { key: key.into(), path: path.into(), raw: raw.into() })
 }
 
 /// Parses one selector value `label=value` into `map` (later duplicates win).
-pub fn parse_selector(
-    raw: &str,
-    message: &str,
-    map: &mut BTreeMap<String, String>,
-) -> Result<(), InputError> {
+pub fn parse_selector(raw: &str, message: &str, map: &mut BTreeMap<String, String>) -> Result<(), InputError> {
     let (k, v) = raw.split_once('=').ok_or_else(|| {
-        InputError::new(
-            message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}, expected key=value",
-                go_quote(raw)
-            ),
-        )
+        InputError::new(message, format!("[INVALID_REQUEST] invalid format {}, expected key=value", go_quote(raw)))
     })?;
     map.insert(k.into(), v.into());
     Ok(())
@@ -303,10 +267,7 @@ fn split_taint<'s>(raw: &'s str, message: &str) -> Result<(&'s str, &'s str, &'s
     let [head, effect] = parts.as_slice() else {
         return Err(InputError::new(
             message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}, expected key=value:effect or key:effect",
-                go_quote(raw)
-            ),
+            format!("[INVALID_REQUEST] invalid format {}, expected key=value:effect or key:effect", go_quote(raw)),
         ));
     };
     let (key, value) = head.split_once('=').unwrap_or((head, ""));
@@ -318,12 +279,7 @@ pub fn parse_toleration(raw: &str, message: &str) -> Result<Toleration, InputErr
     let (key, value, effect) = split_taint(raw, message)?;
     check_effect(effect, message)?;
     let operator = if value.is_empty() { "Exists" } else { "Equal" };
-    Ok(Toleration {
-        key: key.into(),
-        operator: operator.into(),
-        value: value.into(),
-        effect: effect.into(),
-    })
+    Ok(Toleration { key: key.into(), operator: operator.into(), value: value.into(), effect: effect.into() })
 }
 
 /// Parses the `workload-gate` taint; returns its string form.
@@ -333,26 +289,16 @@ pub fn parse_workload_gate(raw: &str) -> Result<String, InputError> {
     if key.is_empty() {
         return Err(InputError::new(
             message,
-            format!(
-                "[INVALID_REQUEST] invalid format {}, key cannot be empty",
-                go_quote(raw)
-            ),
+            format!("[INVALID_REQUEST] invalid format {}, key cannot be empty", go_quote(raw)),
         ));
     }
     check_effect(effect, message)?;
-    Ok(if value.is_empty() {
-        format!("{key}:{effect}")
-    } else {
-        format!("{key}={value}:{effect}")
-    })
+    Ok(if value.is_empty() { format!("{key}:{effect}") } else { format!("{key}={value}:{effect}") })
 }
 
 /// Parses `nodes` like Go's `strconv.Atoi`, refusing negatives.
 pub fn parse_nodes(raw: &str) -> Result<u64, InputError> {
-    let bad = || InputError {
-        message: "nodes must be a non-negative integer".into(),
-        error: None,
-    };
+    let bad = || InputError { message: "nodes must be a non-negative integer".into(), error: None };
     let (negative, digits) = match raw.as_bytes().first() {
         Some(b'-') => (true, &raw[1..]),
         Some(b'+') => (false, &raw[1..]),
@@ -374,10 +320,7 @@ impl Options {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for pair in crate::http::criteria::query_pairs(query.unwrap_or("")) {
             pairs.push(pair.map_err(|e| {
-                InputError::new(
-                    "Invalid query string",
-                    format!("[INVALID_REQUEST] invalid query string: {e}"),
-                )
+                InputError::new("Invalid query string", format!("[INVALID_REQUEST] invalid query string: {e}"))
             })?);
         }
         Options::from_pairs(&pairs)
@@ -385,22 +328,11 @@ impl Options {
 
     /// Parses decoded `(name, value)` pairs in the spec's order.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Options, InputError> {
-        fn values<'p>(
-            pairs: &'p [(String, String)],
-            name: &'p str,
-        ) -> impl Iterator<Item = &'p str> {
-            pairs
-                .iter()
-                .filter(move |(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+        fn values<'p>(pairs: &'p [(String, String)], name: &'p str) -> impl Iterator<Item = &'p str> {
+            pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
         }
         let all = |name: &'static str| values(pairs, name);
-        let first = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let mut o = Options::default();
         for raw in all("set") {
             let (key, path, value) = parse_set(raw)?;
@@ -409,9 +341,7 @@ impl Options {
         for raw in all("dynamic") {
             o.dynamic.push(parse_dynamic(raw)?);
         }
-        let selector = |name: &'static str,
-                        message: &str|
-         -> Result<Option<BTreeMap<String, String>>, InputError> {
+        let selector = |name: &'static str, message: &str| -> Result<Option<BTreeMap<String, String>>, InputError> {
             let mut map = BTreeMap::new();
             let mut any = false;
             for raw in all(name) {
@@ -421,27 +351,13 @@ impl Options {
             Ok(any.then_some(map))
         };
         o.system_selector = selector("system-node-selector", "Invalid system-node-selector")?;
-        o.accelerated_selector = selector(
-            "accelerated-node-selector",
-            "Invalid accelerated-node-selector",
-        )?;
-        let tolerations =
-            |name: &'static str, message: &str| -> Result<Vec<Toleration>, InputError> {
-                let list = all(name)
-                    .map(|raw| parse_toleration(raw, message))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(if list.is_empty() {
-                    vec![Toleration::exists()]
-                } else {
-                    list
-                })
-            };
-        o.system_tolerations =
-            tolerations("system-node-toleration", "Invalid system-node-toleration")?;
-        o.accelerated_tolerations = tolerations(
-            "accelerated-node-toleration",
-            "Invalid accelerated-node-toleration",
-        )?;
+        o.accelerated_selector = selector("accelerated-node-selector", "Invalid accelerated-node-selector")?;
+        let tolerations = |name: &'static str, message: &str| -> Result<Vec<Toleration>, InputError> {
+            let list = all(name).map(|raw| parse_toleration(raw, message)).collect::<Result<Vec<_>, _>>()?;
+            Ok(if list.is_empty() { vec![Toleration::exists()] } else { list })
+        };
+        o.system_tolerations = tolerations("system-node-toleration", "Invalid system-node-toleration")?;
+        o.accelerated_tolerations = tolerations("accelerated-node-toleration", "Invalid accelerated-node-toleration")?;
         o.deployer = Deployer::parse(first("deployer").unwrap_or(""))?;
         o.repo = first("repo").unwrap_or("").to_string();
         o.workload_gate = match first("workload-gate") {
@@ -458,10 +374,7 @@ impl Options {
             if names.iter().any(String::is_empty) {
                 return Err(InputError::new(
                     "Invalid bundlers parameter",
-                    format!(
-                        "[INVALID_REQUEST] invalid bundlers {}: names cannot be empty",
-                        go_quote(raw)
-                    ),
+                    format!("[INVALID_REQUEST] invalid bundlers {}: names cannot be empty", go_quote(raw)),
                 ));
             }
             o.bundlers = Some(names);
@@ -497,10 +410,7 @@ pub struct ConstraintWarning {
     #[serde(deserialize_with = "nullable")]
     pub expected: String,
     /// Observed value, if known.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub actual: String,
     /// Why it was not applied.
     #[serde(deserialize_with = "nullable")]
@@ -512,10 +422,7 @@ pub struct ConstraintWarning {
 #[serde(default, rename_all = "camelCase")]
 pub struct Metadata {
     /// Version of the server that produced the recipe.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Overlays applied.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
@@ -533,34 +440,19 @@ pub struct Metadata {
 #[serde(default)]
 pub struct BodyCriteria {
     /// Service.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub service: String,
     /// Accelerator.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub accelerator: String,
     /// Intent.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub intent: String,
     /// OS.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub os: String,
     /// Platform.
-    #[serde(
-        deserialize_with = "nullable",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub platform: String,
     /// Node count.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "is_zero")]
@@ -618,11 +510,7 @@ fn syntax_text(bytes: &[u8], e: &serde_json::Error) -> String {
     let full = e.to_string();
     let what = full.split(" at line ").next().unwrap_or(&full);
     // serde_json reports the 1-based line and column of the offending character.
-    let line_start = bytes
-        .split(|b| *b == b'\n')
-        .take(e.line().saturating_sub(1))
-        .map(|l| l.len() + 1)
-        .sum::<usize>();
+    let line_start = bytes.split(|b| *b == b'\n').take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum::<usize>();
     let at = line_start + e.column().saturating_sub(1);
     let c = std::str::from_utf8(&bytes[at.min(bytes.len())..])
         .ok()
@@ -644,11 +532,7 @@ fn syntax_text(bytes: &[u8], e: &serde_json::Error) -> String {
             return format!(
                 "invalid character {} {}",
                 quote_char(c),
-                if c == '}' {
-                    "looking for beginning of object key string"
-                } else {
-                    "looking for beginning of value"
-                }
+                if c == '}' { "looking for beginning of object key string" } else { "looking for beginning of value" }
             );
         }
         "recursion limit exceeded" => return "exceeded max depth".into(),
@@ -701,14 +585,8 @@ const WARNING: Shape = Shape::Struct(
         ("reason", Shape::Str),
     ],
 );
-const RESOURCE: Shape = Shape::Struct(
-    "recipe.ExpectedResource",
-    &[
-        ("kind", Shape::Str),
-        ("name", Shape::Str),
-        ("namespace", Shape::Str),
-    ],
-);
+const RESOURCE: Shape =
+    Shape::Struct("recipe.ExpectedResource", &[("kind", Shape::Str), ("name", Shape::Str), ("namespace", Shape::Str)]);
 const COMPONENT: Shape = Shape::Struct(
     "recipe.ComponentRef",
     &[
@@ -726,10 +604,7 @@ const COMPONENT: Shape = Shape::Struct(
         ("manifestFiles", Shape::Strings),
         ("path", Shape::Str),
         ("cleanup", Shape::Bool),
-        (
-            "expectedResources",
-            Shape::List("[]recipe.ExpectedResource", &RESOURCE),
-        ),
+        ("expectedResources", Shape::List("[]recipe.ExpectedResource", &RESOURCE)),
         ("healthCheckAsserts", Shape::Str),
     ],
 );
@@ -744,10 +619,7 @@ const RECIPE: &[(&str, Shape)] = &[
                 ("version", Shape::Str),
                 ("appliedOverlays", Shape::Strings),
                 ("excludedOverlays", Shape::Strings),
-                (
-                    "constraintWarnings",
-                    Shape::List("[]recipe.ConstraintWarning", &WARNING),
-                ),
+                ("constraintWarnings", Shape::List("[]recipe.ConstraintWarning", &WARNING)),
             ],
         ),
     ),
@@ -765,14 +637,8 @@ const RECIPE: &[(&str, Shape)] = &[
             ],
         ),
     ),
-    (
-        "constraints",
-        Shape::List("[]recipe.Constraint", &CONSTRAINT),
-    ),
-    (
-        "componentRefs",
-        Shape::List("[]recipe.ComponentRef", &COMPONENT),
-    ),
+    ("constraints", Shape::List("[]recipe.Constraint", &CONSTRAINT)),
+    ("componentRefs", Shape::List("[]recipe.ComponentRef", &COMPONENT)),
     ("deploymentOrder", Shape::Strings),
     ("validation", Shape::Any),
 ];
@@ -799,9 +665,7 @@ fn check_shape(v: &Value, shape: Shape, path: &str, field: bool) -> Result<(), S
             v => json_type(v).to_string(),
         };
         let into = if field { "Go struct field " } else { "" };
-        return Err(format!(
-            "json: cannot unmarshal {what} into {into}RecipeResult.{path} of type {go_type}"
-        ));
+        return Err(format!("json: cannot unmarshal {what} into {into}RecipeResult.{path} of type {go_type}"));
     }
     match (shape, v) {
         (Shape::Struct(_, fields), Value::Object(map)) => {
@@ -844,10 +708,7 @@ pub fn decode_body(bytes: &[u8]) -> Result<RecipeBody, InputError> {
             .ok()
             .and_then(|s| s.chars().next())
             .unwrap_or(char::from(bytes[end + pos]));
-        return Err(InputError::new(
-            BODY,
-            format!("invalid character {} after top-level value", quote_char(c)),
-        ));
+        return Err(InputError::new(BODY, format!("invalid character {} after top-level value", quote_char(c))));
     }
     match &value {
         Value::Null => return Ok(RecipeBody::default()),
@@ -861,10 +722,7 @@ pub fn decode_body(bytes: &[u8]) -> Result<RecipeBody, InputError> {
         other => {
             return Err(InputError::new(
                 BODY,
-                format!(
-                    "json: cannot unmarshal {} into Go value of type recipe.RecipeResult",
-                    json_type(other)
-                ),
+                format!("json: cannot unmarshal {} into Go value of type recipe.RecipeResult", json_type(other)),
             ));
         }
     }
@@ -886,14 +744,8 @@ mod tests {
 
     #[test]
     fn set_syntax_and_errors() {
-        assert_eq!(
-            parse_set("a:b:c=1").unwrap(),
-            ("a".into(), "b:c".into(), "1".into())
-        );
-        assert_eq!(
-            parse_set(":x=k=v").unwrap(),
-            ("".into(), "x".into(), "k=v".into())
-        );
+        assert_eq!(parse_set("a:b:c=1").unwrap(), ("a".into(), "b:c".into(), "1".into()));
+        assert_eq!(parse_set(":x=k=v").unwrap(), ("".into(), "x".into(), "k=v".into()));
         assert_eq!(
             inner(pairs("set=missing-colon")),
             (
@@ -914,10 +766,7 @@ mod tests {
     #[test]
     fn selectors_and_tolerations() {
         let o = pairs("system-node-selector=a=b&system-node-selector=a=c&system-node-selector==x&accelerated-node-toleration=k=v=w:NoExecute&accelerated-node-toleration=:NoSchedule").unwrap();
-        assert_eq!(
-            o.system_selector.unwrap(),
-            BTreeMap::from([("".into(), "x".into()), ("a".into(), "c".into())])
-        );
+        assert_eq!(o.system_selector.unwrap(), BTreeMap::from([("".into(), "x".into()), ("a".into(), "c".into())]));
         assert_eq!(o.accelerated_selector, None);
         assert_eq!(o.system_tolerations, vec![Toleration::exists()]);
         assert_eq!(
@@ -929,12 +778,7 @@ mod tests {
                     value: "v=w".into(),
                     effect: "NoExecute".into()
                 },
-                Toleration {
-                    key: "".into(),
-                    operator: "Exists".into(),
-                    value: "".into(),
-                    effect: "NoSchedule".into()
-                },
+                Toleration { key: "".into(), operator: "Exists".into(), value: "".into(), effect: "NoSchedule".into() },
             ]
         );
         assert_eq!(
@@ -944,70 +788,36 @@ mod tests {
                 Some("[INVALID_REQUEST] invalid format \"novalue\", expected key=value".into())
             )
         );
-        assert_eq!(
-            inner(pairs("workload-selector=")).0,
-            "Invalid workload-selector parameter"
-        );
+        assert_eq!(inner(pairs("workload-selector=")).0, "Invalid workload-selector parameter");
         assert_eq!(
             inner(pairs("system-node-toleration=a:b:c")).1.unwrap(),
             "[INVALID_REQUEST] invalid format \"a:b:c\", expected key=value:effect or key:effect"
         );
         assert_eq!(
-            inner(pairs(
-                "accelerated-node-toleration=nvidia.com/gpu=present:Sometimes"
-            ))
-            .1
-            .unwrap(),
+            inner(pairs("accelerated-node-toleration=nvidia.com/gpu=present:Sometimes")).1.unwrap(),
             "[INVALID_REQUEST] invalid taint effect: [INVALID_REQUEST] invalid taint effect \"Sometimes\", expected NoSchedule, PreferNoSchedule, or NoExecute"
         );
-        assert_eq!(
-            inner(pairs("system-node-toleration=k:noschedule")).0,
-            "Invalid system-node-toleration"
-        );
-        assert_eq!(
-            Toleration::exists().to_value(),
-            serde_json::json!({"operator": "Exists"})
-        );
+        assert_eq!(inner(pairs("system-node-toleration=k:noschedule")).0, "Invalid system-node-toleration");
+        assert_eq!(Toleration::exists().to_value(), serde_json::json!({"operator": "Exists"}));
     }
 
     #[test]
     fn deployer_gate_nodes_bundlers() {
-        assert_eq!(
-            pairs("deployer=%20ArgoCD%20").unwrap().deployer,
-            Deployer::ArgoCd
-        );
+        assert_eq!(pairs("deployer=%20ArgoCD%20").unwrap().deployer, Deployer::ArgoCd);
         assert_eq!(pairs("deployer=").unwrap().deployer, Deployer::Helm);
-        assert_eq!(
-            pairs("deployer=argocd-helm&deployer=x").unwrap().deployer,
-            Deployer::ArgoCdHelm
-        );
+        assert_eq!(pairs("deployer=argocd-helm&deployer=x").unwrap().deployer, Deployer::ArgoCdHelm);
         assert_eq!(
             inner(pairs("deployer=Foo")).1.unwrap(),
             "[INVALID_REQUEST] invalid deployer type \"Foo\": must be one of [argocd argocd-helm helm]"
         );
-        assert_eq!(
-            pairs("workload-gate=k=v:NoSchedule")
-                .unwrap()
-                .workload_gate
-                .unwrap(),
-            "k=v:NoSchedule"
-        );
-        assert_eq!(
-            pairs("workload-gate=k:NoExecute")
-                .unwrap()
-                .workload_gate
-                .unwrap(),
-            "k:NoExecute"
-        );
+        assert_eq!(pairs("workload-gate=k=v:NoSchedule").unwrap().workload_gate.unwrap(), "k=v:NoSchedule");
+        assert_eq!(pairs("workload-gate=k:NoExecute").unwrap().workload_gate.unwrap(), "k:NoExecute");
         assert_eq!(pairs("workload-gate=").unwrap().workload_gate, None);
         assert_eq!(
             inner(pairs("workload-gate=:NoSchedule")).1.unwrap(),
             "[INVALID_REQUEST] invalid format \":NoSchedule\", key cannot be empty"
         );
-        assert_eq!(
-            inner(pairs("workload-gate=k:Bad")).0,
-            "Invalid workload-gate parameter"
-        );
+        assert_eq!(inner(pairs("workload-gate=k:Bad")).0, "Invalid workload-gate parameter");
         for (q, n) in [
             ("nodes=%2B5", 5),
             ("nodes=0", 0),
@@ -1018,24 +828,10 @@ mod tests {
         ] {
             assert_eq!(pairs(q).unwrap().nodes, n, "{q}");
         }
-        for q in [
-            "nodes=-1",
-            "nodes=1.5",
-            "nodes=8abc",
-            "nodes=+5",
-            "nodes=0x10",
-            "nodes=99999999999999999999",
-        ] {
-            assert_eq!(
-                inner(pairs(q)),
-                ("nodes must be a non-negative integer".into(), None),
-                "{q}"
-            );
+        for q in ["nodes=-1", "nodes=1.5", "nodes=8abc", "nodes=+5", "nodes=0x10", "nodes=99999999999999999999"] {
+            assert_eq!(inner(pairs(q)), ("nodes must be a non-negative integer".into(), None), "{q}");
         }
-        assert_eq!(
-            pairs("bundlers=a,%20b").unwrap().bundlers.unwrap(),
-            vec!["a", "b"]
-        );
+        assert_eq!(pairs("bundlers=a,%20b").unwrap().bundlers.unwrap(), vec!["a", "b"]);
         assert_eq!(inner(pairs("bundlers=")).0, "Invalid bundlers parameter");
         assert_eq!(inner(pairs("repo=%zz")).0, "Invalid query string");
     }
@@ -1054,30 +850,15 @@ mod tests {
         );
         assert!(pairs("dynamic=nocolon").is_err());
         assert!(pairs("dynamic=:x").is_err());
-        assert_eq!(
-            inner(pairs("dynamic=a:b&deployer=argocd")).0,
-            "Invalid dynamic parameter"
-        );
+        assert_eq!(inner(pairs("dynamic=a:b&deployer=argocd")).0, "Invalid dynamic parameter");
     }
 
     #[test]
     fn validation_order_is_the_documented_one() {
-        assert_eq!(
-            inner(pairs("nodes=-1&deployer=foo&set=missing-colon")).0,
-            "Invalid set parameter"
-        );
-        assert_eq!(
-            inner(pairs("nodes=-1&deployer=foo")).0,
-            "Invalid deployer parameter"
-        );
-        assert_eq!(
-            inner(pairs("workload-gate=x&system-node-selector=y")).0,
-            "Invalid system-node-selector"
-        );
-        assert_eq!(
-            inner(pairs("nodes=x&workload-selector=y")).0,
-            "Invalid workload-selector parameter"
-        );
+        assert_eq!(inner(pairs("nodes=-1&deployer=foo&set=missing-colon")).0, "Invalid set parameter");
+        assert_eq!(inner(pairs("nodes=-1&deployer=foo")).0, "Invalid deployer parameter");
+        assert_eq!(inner(pairs("workload-gate=x&system-node-selector=y")).0, "Invalid system-node-selector");
+        assert_eq!(inner(pairs("nodes=x&workload-selector=y")).0, "Invalid workload-selector parameter");
     }
 
     #[test]
@@ -1086,25 +867,13 @@ mod tests {
         assert_eq!(err(""), "EOF");
         assert_eq!(err("  \n"), "EOF");
         assert_eq!(err("{\"componentRefs\":"), "unexpected EOF");
-        assert_eq!(
-            err("{\"componentRefs\": [ }"),
-            "invalid character '}' looking for beginning of value"
-        );
+        assert_eq!(err("{\"componentRefs\": [ }"), "invalid character '}' looking for beginning of value");
         assert_eq!(err("not json"), "invalid character 'o' in literal");
-        assert_eq!(
-            err("{x}"),
-            "invalid character 'x' looking for beginning of object key string"
-        );
+        assert_eq!(err("{x}"), "invalid character 'x' looking for beginning of object key string");
         assert_eq!(err("{\"a\" 1}"), "invalid character '1' after object key");
         assert_eq!(err("{}{"), "invalid character '{' after top-level value");
-        assert_eq!(
-            err("\"s\""),
-            "json: cannot unmarshal string into Go value of type recipe.RecipeResult"
-        );
-        assert_eq!(
-            err("[1]"),
-            "json: cannot unmarshal array into Go value of type recipe.RecipeResult"
-        );
+        assert_eq!(err("\"s\""), "json: cannot unmarshal string into Go value of type recipe.RecipeResult");
+        assert_eq!(err("[1]"), "json: cannot unmarshal array into Go value of type recipe.RecipeResult");
         assert_eq!(
             err("{\"componentRefs\": {}}"),
             "json: cannot unmarshal object into Go struct field RecipeResult.componentRefs of type []recipe.ComponentRef"
@@ -1126,10 +895,8 @@ mod tests {
             "json: cannot unmarshal object into RecipeResult.metadata.excludedOverlays.0 of type string"
         );
         assert_eq!(decode_body(b"null").unwrap(), RecipeBody::default());
-        let body = decode_body(
-            b"{\"componentRefs\":[{\"name\":\"a\",\"unknown\":1,\"overrides\":null}], \"x\": 2}\n",
-        )
-        .unwrap();
+        let body = decode_body(b"{\"componentRefs\":[{\"name\":\"a\",\"unknown\":1,\"overrides\":null}], \"x\": 2}\n")
+            .unwrap();
         assert_eq!(body.component_refs[0].name, "a");
     }
 }

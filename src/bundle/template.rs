@@ -110,21 +110,11 @@ enum Piece {
 }
 
 fn err(name: &str, line: usize, message: impl Into<String>) -> TemplateError {
-    TemplateError {
-        name: name.to_string(),
-        line,
-        message: message.into(),
-        data_error: false,
-    }
+    TemplateError { name: name.to_string(), line, message: message.into(), data_error: false }
 }
 
 fn data_err(name: &str, line: usize, message: impl Into<String>) -> TemplateError {
-    TemplateError {
-        name: name.to_string(),
-        line,
-        message: message.into(),
-        data_error: true,
-    }
+    TemplateError { name: name.to_string(), line, message: message.into(), data_error: true }
 }
 
 impl Template {
@@ -136,10 +126,7 @@ impl Template {
         if let Some((word, line)) = end {
             return Err(err(name, line, format!("unexpected {{{{{word}}}}}")));
         }
-        Ok(Template {
-            name: name.to_string(),
-            nodes,
-        })
+        Ok(Template { name: name.to_string(), nodes })
     }
 
     /// Whether the template contains no actions at all (its output is its text).
@@ -148,18 +135,9 @@ impl Template {
     }
 
     /// Renders with `data` as dot; `files` backs `.Files.Get`.
-    pub fn render(
-        &self,
-        data: &Value,
-        files: Option<&BTreeMap<String, String>>,
-    ) -> Result<String, TemplateError> {
-        let mut ctx = Ctx {
-            name: &self.name,
-            root: data,
-            files,
-            vars: vec![("$".into(), Val::Ref(data))],
-            out: String::new(),
-        };
+    pub fn render(&self, data: &Value, files: Option<&BTreeMap<String, String>>) -> Result<String, TemplateError> {
+        let mut ctx =
+            Ctx { name: &self.name, root: data, files, vars: vec![("$".into(), Val::Ref(data))], out: String::new() };
         ctx.run(&self.nodes, &Val::Ref(data))?;
         Ok(ctx.out)
     }
@@ -171,6 +149,8 @@ impl Template {
 fn split(name: &str, text: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut rest = text;
+    // Line of the next action: newlines counted so far, up to `counted`.
+    let (mut line, mut counted) = (1usize, 0usize);
     let mut offset = 0usize;
     let mut trim_next = false;
     while let Some(start) = rest.find("{{") {
@@ -179,16 +159,15 @@ fn split(name: &str, text: &str) -> Result<Vec<Piece>, TemplateError> {
             before = before.trim_start();
         }
         let after_open = &rest[start + 2..];
-        let trim_left = after_open.starts_with("- ")
-            || after_open.starts_with("-\t")
-            || after_open.starts_with("-\n");
+        let trim_left = after_open.starts_with("- ") || after_open.starts_with("-\t") || after_open.starts_with("-\n");
         if trim_left {
             before = before.trim_end();
         }
         if !before.is_empty() {
             pieces.push(Piece::Text(before.to_string()));
         }
-        let line = 1 + text[..offset + start].matches('\n').count();
+        line += text.as_bytes()[counted..offset + start].iter().filter(|b| **b == b'\n').count();
+        counted = offset + start;
         let body_start = if trim_left { 1 } else { 0 };
         let (toks, consumed, trim_right) = lex_action(name, line, &after_open[body_start..])?;
         if let Some(toks) = toks {
@@ -208,16 +187,10 @@ fn split(name: &str, text: &str) -> Result<Vec<Piece>, TemplateError> {
 
 /// Lexes one action body (after `{{` and an optional `- `); returns the tokens (None
 /// for a comment), the bytes consumed including `}}`, and whether it ended with `-}}`.
-fn lex_action(
-    name: &str,
-    line: usize,
-    s: &str,
-) -> Result<(Option<Vec<Tok>>, usize, bool), TemplateError> {
+fn lex_action(name: &str, line: usize, s: &str) -> Result<(Option<Vec<Tok>>, usize, bool), TemplateError> {
     let trimmed = s.trim_start();
     if trimmed.starts_with("/*") {
-        let end = trimmed
-            .find("*/")
-            .ok_or_else(|| err(name, line, "unclosed comment"))?;
+        let end = trimmed.find("*/").ok_or_else(|| err(name, line, "unclosed comment"))?;
         let after = &trimmed[end + 2..];
         let lead = s.len() - trimmed.len() + end + 2;
         let after_trim = after.trim_start();
@@ -241,9 +214,7 @@ fn lex_action(
         };
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => {
-                if s[i..].trim_start().starts_with("-}}")
-                    && (c == b' ' || c == b'\t' || c == b'\n' || c == b'\r')
-                {
+                if s[i..].trim_start().starts_with("-}}") && (c == b' ' || c == b'\t' || c == b'\n' || c == b'\r') {
                     let ws = s[i..].len() - s[i..].trim_start().len();
                     return Ok((Some(toks), i + ws + 3, true));
                 }
@@ -253,15 +224,12 @@ fn lex_action(
             }
             b'}' if b.get(i + 1) == Some(&b'}') => return Ok((Some(toks), i + 2, false)),
             b'"' => {
-                let (text, len) = lex_string(&s[i..])
-                    .ok_or_else(|| err(name, line, "unterminated quoted string"))?;
+                let (text, len) = lex_string(&s[i..]).ok_or_else(|| err(name, line, "unterminated quoted string"))?;
                 toks.push(Tok::Str(text));
                 i += len;
             }
             b'`' => {
-                let end = s[i + 1..]
-                    .find('`')
-                    .ok_or_else(|| err(name, line, "unterminated raw quoted string"))?;
+                let end = s[i + 1..].find('`').ok_or_else(|| err(name, line, "unterminated raw quoted string"))?;
                 toks.push(Tok::Str(s[i + 1..i + 1 + end].to_string()));
                 i += end + 2;
             }
@@ -311,9 +279,7 @@ fn lex_action(
                 let len = s[i..]
                     .char_indices()
                     .skip(1)
-                    .find(|(_, ch)| {
-                        !(ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '+' | '-'))
-                    })
+                    .find(|(_, ch)| !(ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '+' | '-')))
                     .map_or(s.len() - i, |(j, _)| j);
                 let lit = &s[i..i + len];
                 let num = lit
@@ -345,9 +311,7 @@ fn lex_action(
 }
 
 fn ident_len(s: &str) -> usize {
-    s.char_indices()
-        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
-        .map_or(s.len(), |(i, _)| i)
+    s.char_indices().find(|(_, c)| !(c.is_alphanumeric() || *c == '_')).map_or(s.len(), |(i, _)| i)
 }
 
 /// `.a.b.c` → (["a","b","c"], bytes).
@@ -382,9 +346,7 @@ fn lex_string(s: &str) -> Option<(String, usize)> {
                     '"' => out.push('"'),
                     '\'' => out.push('\''),
                     'u' => {
-                        let hex: String = (0..4)
-                            .filter_map(|_| chars.next().map(|(_, h)| h))
-                            .collect();
+                        let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
                         out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
                     }
                     _ => return None,
@@ -419,10 +381,7 @@ fn build(name: &str, iter: &mut Pieces) -> Result<Built, TemplateError> {
                     if toks.len() > 1 {
                         // `else if …` / `else with …`: hand the rest back as a new block opener.
                         let rest = toks[1..].to_vec();
-                        return Ok((
-                            nodes,
-                            Some((format!("else:{}", encode_rest(&rest, line, iter)), line)),
-                        ));
+                        return Ok((nodes, Some((format!("else:{}", encode_rest(&rest, line, iter)), line))));
                     }
                     return Ok((nodes, Some(("else".into(), line))));
                 }
@@ -434,12 +393,7 @@ fn build(name: &str, iter: &mut Pieces) -> Result<Built, TemplateError> {
                     };
                     nodes.push(parse_block(name, kind, &toks[1..], line, iter)?);
                 }
-                Some(Tok::Ident(w))
-                    if matches!(
-                        w.as_str(),
-                        "define" | "template" | "block" | "break" | "continue"
-                    ) =>
-                {
+                Some(Tok::Ident(w)) if matches!(w.as_str(), "define" | "template" | "block" | "break" | "continue") => {
                     return Err(err(name, line, format!("{{{{{w}}}}} is not supported")));
                 }
                 _ => nodes.push(Node::Print(parse_pipeline(name, line, &toks)?, line)),
@@ -500,29 +454,11 @@ fn parse_pipeline(name: &str, line: usize, toks: &[Tok]) -> Result<Pipeline, Tem
     let mut pipe = Pipeline::default();
     let mut rest = toks;
     // Declarations: `$x :=`, `$x =`, `$k, $v :=`.
-    let decl_end = toks
-        .iter()
-        .position(|t| matches!(t, Tok::Declare | Tok::Assign));
+    let decl_end = toks.iter().position(|t| matches!(t, Tok::Declare | Tok::Assign));
     if let Some(pos) = decl_end {
-        let vars: Vec<&Tok> = toks[..pos]
-            .iter()
-            .filter(|t| !matches!(t, Tok::Comma))
-            .collect();
-        if !vars.is_empty()
-            && vars
-                .iter()
-                .all(|t| matches!(t, Tok::Var(_, c) if c.is_empty()))
-        {
-            pipe.vars = vars
-                .iter()
-                .map(|t| {
-                    if let Tok::Var(v, _) = t {
-                        v.clone()
-                    } else {
-                        unreachable!()
-                    }
-                })
-                .collect();
+        let vars: Vec<&Tok> = toks[..pos].iter().filter(|t| !matches!(t, Tok::Comma)).collect();
+        if !vars.is_empty() && vars.iter().all(|t| matches!(t, Tok::Var(_, c) if c.is_empty())) {
+            pipe.vars = vars.iter().map(|t| if let Tok::Var(v, _) = t { v.clone() } else { unreachable!() }).collect();
             pipe.assign = matches!(toks[pos], Tok::Assign);
             rest = &toks[pos + 1..];
         }
@@ -538,13 +474,7 @@ fn parse_pipeline(name: &str, line: usize, toks: &[Tok]) -> Result<Pipeline, Tem
     Ok(pipe)
 }
 
-fn parse_cmds(
-    name: &str,
-    line: usize,
-    toks: &[Tok],
-    pos: &mut usize,
-    nested: bool,
-) -> Result<Vec<Cmd>, TemplateError> {
+fn parse_cmds(name: &str, line: usize, toks: &[Tok], pos: &mut usize, nested: bool) -> Result<Vec<Cmd>, TemplateError> {
     let mut cmds = Vec::new();
     let mut cmd = Cmd { terms: Vec::new() };
     while *pos < toks.len() {
@@ -571,14 +501,7 @@ fn parse_cmds(
                     }
                     _ => Vec::new(),
                 };
-                cmd.terms.push(Term::Sub(
-                    Box::new(Pipeline {
-                        vars: Vec::new(),
-                        assign: false,
-                        cmds: inner,
-                    }),
-                    chain,
-                ));
+                cmd.terms.push(Term::Sub(Box::new(Pipeline { vars: Vec::new(), assign: false, cmds: inner }), chain));
             }
             tok => {
                 cmd.terms.push(match tok {
@@ -810,11 +733,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
                     if pipe.vars.is_empty() {
                         match &v {
                             Val::Missing(key) => {
-                                return Err(data_err(
-                                    self.name,
-                                    *line,
-                                    format!("missing value for key {key:?}"),
-                                ));
+                                return Err(data_err(self.name, *line, format!("missing value for key {key:?}")));
                             }
                             Val::Files => return Err(err(self.name, *line, "cannot print .Files")),
                             v => print_into(&mut self.out, &v.to_value()),
@@ -858,24 +777,14 @@ impl<'a, 'd> Ctx<'a, 'd> {
         line: usize,
     ) -> Result<(), TemplateError> {
         let items: Vec<(Value, Val<'d>)> = match v {
-            Val::Ref(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (Value::from(i), Val::Ref(x)))
-                .collect(),
-            Val::Ref(Value::Object(o)) => o
-                .iter()
-                .map(|(k, x)| (Value::from(k.clone()), Val::Ref(x)))
-                .collect(),
-            Val::Own(Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (Value::from(i), Val::Own(x.clone())))
-                .collect(),
-            Val::Own(Value::Object(o)) => o
-                .iter()
-                .map(|(k, x)| (Value::from(k.clone()), Val::Own(x.clone())))
-                .collect(),
+            Val::Ref(Value::Array(a)) => a.iter().enumerate().map(|(i, x)| (Value::from(i), Val::Ref(x))).collect(),
+            Val::Ref(Value::Object(o)) => o.iter().map(|(k, x)| (Value::from(k.clone()), Val::Ref(x))).collect(),
+            Val::Own(Value::Array(a)) => {
+                a.iter().enumerate().map(|(i, x)| (Value::from(i), Val::Own(x.clone()))).collect()
+            }
+            Val::Own(Value::Object(o)) => {
+                o.iter().map(|(k, x)| (Value::from(k.clone()), Val::Own(x.clone()))).collect()
+            }
             v if !v.truth() => Vec::new(),
             _ => return Err(err(self.name, line, "range can't iterate over this value")),
         };
@@ -901,12 +810,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
         Ok(())
     }
 
-    fn pipeline(
-        &mut self,
-        pipe: &Pipeline,
-        dot: &Val<'d>,
-        line: usize,
-    ) -> Result<Val<'d>, TemplateError> {
+    fn pipeline(&mut self, pipe: &Pipeline, dot: &Val<'d>, line: usize) -> Result<Val<'d>, TemplateError> {
         let mut value: Option<Val<'d>> = None;
         for cmd in &pipe.cmds {
             value = Some(self.command(cmd, dot, value, line)?);
@@ -939,22 +843,12 @@ impl<'a, 'd> Ctx<'a, 'd> {
     fn field(&self, recv: Val<'d>, field: &str, line: usize) -> Result<Val<'d>, TemplateError> {
         match recv {
             Val::Missing(k) => Ok(Val::Missing(k)),
-            Val::Files => Err(err(
-                self.name,
-                line,
-                format!("can't evaluate field {field} of .Files"),
-            )),
-            Val::Ref(Value::Object(map)) => Ok(map
-                .get(field)
-                .map_or_else(|| self.root_extra(map, field), Val::Ref)),
-            Val::Own(Value::Object(mut map)) => Ok(map
-                .remove(field)
-                .map_or(Val::Missing(field.into()), Val::Own)),
-            Val::Ref(Value::Null) | Val::Own(Value::Null) => Err(data_err(
-                self.name,
-                line,
-                format!("nil pointer evaluating interface {{}}.{field}"),
-            )),
+            Val::Files => Err(err(self.name, line, format!("can't evaluate field {field} of .Files"))),
+            Val::Ref(Value::Object(map)) => Ok(map.get(field).map_or_else(|| self.root_extra(map, field), Val::Ref)),
+            Val::Own(Value::Object(mut map)) => Ok(map.remove(field).map_or(Val::Missing(field.into()), Val::Own)),
+            Val::Ref(Value::Null) | Val::Own(Value::Null) => {
+                Err(data_err(self.name, line, format!("nil pointer evaluating interface {{}}.{field}")))
+            }
             other => {
                 let kind = match other.value() {
                     Some(Value::String(_)) => "string",
@@ -962,33 +856,21 @@ impl<'a, 'd> Ctx<'a, 'd> {
                     Some(Value::Bool(_)) => "bool",
                     _ => "[]interface {}",
                 };
-                Err(data_err(
-                    self.name,
-                    line,
-                    format!("can't evaluate field {field} in type {kind}"),
-                ))
+                Err(data_err(self.name, line, format!("can't evaluate field {field} in type {kind}")))
             }
         }
     }
 
     /// `.Files` on the root object when files are supplied.
     fn root_extra(&self, map: &'d Map<String, Value>, field: &str) -> Val<'d> {
-        if field == "Files"
-            && self.files.is_some()
-            && std::ptr::eq(map, self.root.as_object().unwrap_or(map))
-        {
+        if field == "Files" && self.files.is_some() && std::ptr::eq(map, self.root.as_object().unwrap_or(map)) {
             Val::Files
         } else {
             Val::Missing(field.into())
         }
     }
 
-    fn chain(
-        &self,
-        mut v: Val<'d>,
-        chain: &[String],
-        line: usize,
-    ) -> Result<Val<'d>, TemplateError> {
+    fn chain(&self, mut v: Val<'d>, chain: &[String], line: usize) -> Result<Val<'d>, TemplateError> {
         for f in chain {
             v = self.field(v, f, line)?;
         }
@@ -1022,9 +904,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
         match &cmd.terms[0] {
             Term::Func(f) => self.call(f, &cmd.terms[1..], dot, piped, line),
             Term::Field(chain)
-                if chain.len() >= 2
-                    && chain[chain.len() - 1] == "Get"
-                    && (cmd.terms.len() > 1 || piped.is_some()) =>
+                if chain.len() >= 2 && chain[chain.len() - 1] == "Get" && (cmd.terms.len() > 1 || piped.is_some()) =>
             {
                 let recv = self.chain(dot.clone(), &chain[..chain.len() - 1], line)?;
                 let mut args = Vec::new();
@@ -1037,20 +917,14 @@ impl<'a, 'd> Ctx<'a, 'd> {
                 match (recv, args.as_slice()) {
                     (Val::Files, [Value::String(path)]) => {
                         let files = self.files.expect("Files only exists with files");
-                        Ok(Val::Own(Value::String(
-                            files.get(path).cloned().unwrap_or_default(),
-                        )))
+                        Ok(Val::Own(Value::String(files.get(path).cloned().unwrap_or_default())))
                     }
                     _ => Err(err(self.name, line, "only .Files.Get takes arguments")),
                 }
             }
             first => {
                 if cmd.terms.len() > 1 || piped.is_some() {
-                    return Err(err(
-                        self.name,
-                        line,
-                        "can't give arguments to a non-function",
-                    ));
+                    return Err(err(self.name, line, "can't give arguments to a non-function"));
                 }
                 self.term(first, dot, line)
             }
@@ -1071,11 +945,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
             let mut last = Val::Own(Value::Bool(!want));
             let n = terms.len() + usize::from(piped.is_some());
             if n == 0 {
-                return Err(err(
-                    self.name,
-                    line,
-                    format!("wrong number of args for {f}: want at least 1 got 0"),
-                ));
+                return Err(err(self.name, line, format!("wrong number of args for {f}: want at least 1 got 0")));
             }
             for t in terms {
                 last = self.term(t, dot, line)?;
@@ -1099,11 +969,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(err(
-                    self.name,
-                    line,
-                    format!("wrong number of args for {f}: want {n} got {}", args.len()),
-                ))
+                Err(err(self.name, line, format!("wrong number of args for {f}: want {n} got {}", args.len())))
             }
         };
         let own = |v: Value| Ok(Val::Own(v));
@@ -1114,11 +980,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
             }
             "eq" | "ne" => {
                 if args.len() < 2 {
-                    return Err(err(
-                        self.name,
-                        line,
-                        format!("wrong number of args for {f}"),
-                    ));
+                    return Err(err(self.name, line, format!("wrong number of args for {f}")));
                 }
                 let first = args[0].to_value();
                 let mut equal = false;
@@ -1140,11 +1002,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
             "lt" | "le" | "gt" | "ge" => {
                 arity(2)?;
                 let o = compare(&args[0].to_value(), &args[1].to_value()).ok_or_else(|| {
-                    data_err(
-                        self.name,
-                        line,
-                        format!("error calling {f}: incompatible types for comparison"),
-                    )
+                    data_err(self.name, line, format!("error calling {f}: incompatible types for comparison"))
                 })?;
                 own(Value::Bool(match f {
                     "lt" => o.is_lt(),
@@ -1169,41 +1027,36 @@ impl<'a, 'd> Ctx<'a, 'd> {
                 }
                 let mut cur = args[0].clone();
                 for key in &args[1..] {
-                    cur = match (&cur, key.to_value()) {
-                        (Val::Missing(_), k) => Val::Missing(go_print(&k)),
-                        (Val::Ref(Value::Object(m)), Value::String(k)) => {
-                            m.get(&k).map_or(Val::Missing(k), Val::Ref)
-                        }
-                        (Val::Own(Value::Object(m)), Value::String(k)) => {
-                            m.get(&k).cloned().map_or(Val::Missing(k), Val::Own)
-                        }
-                        (Val::Ref(Value::Array(a)), Value::Number(n)) => {
-                            let i = n.as_u64().ok_or_else(|| {
-                                data_err(self.name, line, "error calling index: bad index")
-                            })?;
-                            Val::Ref(a.get(i as usize).ok_or_else(|| {
-                                data_err(self.name, line, "error calling index: index out of range")
-                            })?)
-                        }
-                        (Val::Own(Value::Array(a)), Value::Number(n)) => {
-                            let i = n.as_u64().ok_or_else(|| {
-                                data_err(self.name, line, "error calling index: bad index")
-                            })?;
-                            Val::Own(a.get(i as usize).cloned().ok_or_else(|| {
-                                data_err(self.name, line, "error calling index: index out of range")
-                            })?)
-                        }
-                        (v, _) if v.value().is_some_and(Value::is_null) => {
-                            Val::Missing("<nil>".into())
-                        }
-                        _ => {
-                            return Err(data_err(
-                                self.name,
-                                line,
-                                "error calling index: cannot index this value",
-                            ));
-                        }
-                    };
+                    cur =
+                        match (&cur, key.to_value()) {
+                            (Val::Missing(_), k) => Val::Missing(go_print(&k)),
+                            (Val::Ref(Value::Object(m)), Value::String(k)) => {
+                                m.get(&k).map_or(Val::Missing(k), Val::Ref)
+                            }
+                            (Val::Own(Value::Object(m)), Value::String(k)) => {
+                                m.get(&k).cloned().map_or(Val::Missing(k), Val::Own)
+                            }
+                            (Val::Ref(Value::Array(a)), Value::Number(n)) => {
+                                let i = n
+                                    .as_u64()
+                                    .ok_or_else(|| data_err(self.name, line, "error calling index: bad index"))?;
+                                Val::Ref(a.get(i as usize).ok_or_else(|| {
+                                    data_err(self.name, line, "error calling index: index out of range")
+                                })?)
+                            }
+                            (Val::Own(Value::Array(a)), Value::Number(n)) => {
+                                let i = n
+                                    .as_u64()
+                                    .ok_or_else(|| data_err(self.name, line, "error calling index: bad index"))?;
+                                Val::Own(a.get(i as usize).cloned().ok_or_else(|| {
+                                    data_err(self.name, line, "error calling index: index out of range")
+                                })?)
+                            }
+                            (v, _) if v.value().is_some_and(Value::is_null) => Val::Missing("<nil>".into()),
+                            _ => {
+                                return Err(data_err(self.name, line, "error calling index: cannot index this value"));
+                            }
+                        };
                 }
                 Ok(cur)
             }
@@ -1233,15 +1086,9 @@ impl<'a, 'd> Ctx<'a, 'd> {
             "required" => {
                 arity(2)?;
                 let v = &args[1];
-                if !v.truth()
-                    && !matches!(v.value(), Some(Value::Bool(false)) | Some(Value::Number(_)))
-                {
+                if !v.truth() && !matches!(v.value(), Some(Value::Bool(false)) | Some(Value::Number(_))) {
                     let msg = args[0].to_value();
-                    return Err(data_err(
-                        self.name,
-                        line,
-                        format!("error calling required: {}", go_print(&msg)),
-                    ));
+                    return Err(data_err(self.name, line, format!("error calling required: {}", go_print(&msg))));
                 }
                 Ok(v.clone())
             }
@@ -1252,9 +1099,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
             "toYaml" => {
                 arity(1)?;
                 let text = super::yaml::value_to_string(&args[0].to_value());
-                own(Value::String(
-                    text.strip_suffix('\n').unwrap_or(&text).to_string(),
-                ))
+                own(Value::String(text.strip_suffix('\n').unwrap_or(&text).to_string()))
             }
             "fromYaml" => {
                 arity(1)?;
@@ -1267,24 +1112,17 @@ impl<'a, 'd> Ctx<'a, 'd> {
                 own(match parsed {
                     Ok(Value::Null) => Value::Object(Map::new()),
                     Ok(v) => v,
-                    Err(e) => Value::Object(
-                        [("Error".to_string(), Value::String(e))]
-                            .into_iter()
-                            .collect(),
-                    ),
+                    Err(e) => Value::Object([("Error".to_string(), Value::String(e))].into_iter().collect()),
                 })
             }
             "nindent" | "indent" => {
                 arity(2)?;
-                let n = args[0].to_value().as_u64().ok_or_else(|| {
-                    data_err(self.name, line, format!("error calling {f}: bad width"))
-                })?;
+                let n = args[0]
+                    .to_value()
+                    .as_u64()
+                    .ok_or_else(|| data_err(self.name, line, format!("error calling {f}: bad width")))?;
                 let text = indent_lines(n as usize, &go_print(&args[1].to_value()));
-                own(Value::String(if f == "nindent" {
-                    format!("\n{text}")
-                } else {
-                    text
-                }))
+                own(Value::String(if f == "nindent" { format!("\n{text}") } else { text }))
             }
             "quote" => {
                 let parts: Vec<String> = args
@@ -1298,11 +1136,7 @@ impl<'a, 'd> Ctx<'a, 'd> {
                 let mut map = Map::new();
                 for pair in args.chunks(2) {
                     let key = go_print(&pair[0].to_value());
-                    map.insert(
-                        key,
-                        pair.get(1)
-                            .map_or(Value::String(String::new()), Val::to_value),
-                    );
+                    map.insert(key, pair.get(1).map_or(Value::String(String::new()), Val::to_value));
                 }
                 own(Value::Object(map))
             }
@@ -1341,24 +1175,12 @@ mod tests {
     #[test]
     fn text_fields_and_trimming() {
         let data = json!({"Release": {"Namespace": "ns"}, "Values": {"c": {"name": "x"}}});
-        assert_eq!(
-            render("a: {{ .Release.Namespace }}\n", data.clone()).unwrap(),
-            "a: ns\n"
-        );
-        assert_eq!(
-            render("a:\n  {{- .Release.Namespace }}\n", data.clone()).unwrap(),
-            "a:ns\n"
-        );
-        assert_eq!(
-            render("x {{ .Release.Namespace -}}\n  y", data.clone()).unwrap(),
-            "x nsy"
-        );
+        assert_eq!(render("a: {{ .Release.Namespace }}\n", data.clone()).unwrap(), "a: ns\n");
+        assert_eq!(render("a:\n  {{- .Release.Namespace }}\n", data.clone()).unwrap(), "a:ns\n");
+        assert_eq!(render("x {{ .Release.Namespace -}}\n  y", data.clone()).unwrap(), "x nsy");
         assert_eq!(render("{{/* note */}}z", data.clone()).unwrap(), "z");
         assert_eq!(render("{{- /* note */ -}}\n z", data.clone()).unwrap(), "z");
-        assert_eq!(
-            render("{{ $c := index .Values \"c\" }}{{ $c.name }}", data).unwrap(),
-            "x"
-        );
+        assert_eq!(render("{{ $c := index .Values \"c\" }}{{ $c.name }}", data).unwrap(), "x");
     }
 
     #[test]
@@ -1366,11 +1188,7 @@ mod tests {
         let data = json!({"Values": {"c": {"intent": "training"}}});
         let t = "{{- $c := index .Values \"c\" }}{{- if $c.service }}s={{ $c.service }}{{ end }}i={{ $c.intent }}";
         assert_eq!(render(t, data.clone()).unwrap(), "i=training");
-        let e = render(
-            "{{ $c := index .Values \"c\" }}a: {{ $c.accelerator }}",
-            data,
-        )
-        .unwrap_err();
+        let e = render("{{ $c := index .Values \"c\" }}a: {{ $c.accelerator }}", data).unwrap_err();
         assert!(e.data_error);
         assert!(e.to_string().contains("\"accelerator\""), "{e}");
         assert!(e.to_string().starts_with("template: t.yaml:1:"), "{e}");
@@ -1385,57 +1203,27 @@ mod tests {
 {{ ne (toString ($g.auto | default true)) "false" }}
 t:{{- toYaml $g.t | nindent 2 }}
 {{ if eq $g.n 3 }}three{{ else if eq $g.n 4 }}four{{ end }}"#;
-        assert_eq!(
-            render(t, data).unwrap(),
-            "no\ndcgm fallback 3\ntrue\nt:\n  - operator: Exists\nthree"
-        );
+        assert_eq!(render(t, data).unwrap(), "no\ndcgm fallback 3\ntrue\nt:\n  - operator: Exists\nthree");
         // `and` stops before evaluating a field of a missing value's child.
-        let t =
-            "{{ $g := index .Values \"g\" }}{{ if and $g.driver $g.driver.kmc.name }}x{{ end }}ok";
-        assert_eq!(
-            render(t, json!({"Values": {"g": {"driver": null}}})).unwrap(),
-            "ok"
-        );
+        let t = "{{ $g := index .Values \"g\" }}{{ if and $g.driver $g.driver.kmc.name }}x{{ end }}ok";
+        assert_eq!(render(t, json!({"Values": {"g": {"driver": null}}})).unwrap(), "ok");
     }
 
     #[test]
     fn range_with_and_else_if() {
         let data = json!({"items": ["a", "b"], "m": {"k2": 2, "k1": 1}, "w": {"x": "y"}});
-        assert_eq!(
-            render("{{ range .items }}[{{ . }}]{{ end }}", data.clone()).unwrap(),
-            "[a][b]"
-        );
-        assert_eq!(
-            render(
-                "{{ range $k, $v := .m }}{{ $k }}={{ $v }};{{ end }}",
-                data.clone()
-            )
-            .unwrap(),
-            "k1=1;k2=2;"
-        );
-        assert_eq!(
-            render("{{ with .w }}{{ .x }}{{ end }}", data.clone()).unwrap(),
-            "y"
-        );
-        assert_eq!(
-            render("{{ range .none }}x{{ else }}empty{{ end }}", data.clone()).unwrap(),
-            "empty"
-        );
-        assert_eq!(
-            render("{{ if .no }}1{{ else if .w }}2{{ else }}3{{ end }}", data).unwrap(),
-            "2"
-        );
+        assert_eq!(render("{{ range .items }}[{{ . }}]{{ end }}", data.clone()).unwrap(), "[a][b]");
+        assert_eq!(render("{{ range $k, $v := .m }}{{ $k }}={{ $v }};{{ end }}", data.clone()).unwrap(), "k1=1;k2=2;");
+        assert_eq!(render("{{ with .w }}{{ .x }}{{ end }}", data.clone()).unwrap(), "y");
+        assert_eq!(render("{{ range .none }}x{{ else }}empty{{ end }}", data.clone()).unwrap(), "empty");
+        assert_eq!(render("{{ if .no }}1{{ else if .w }}2{{ else }}3{{ end }}", data).unwrap(), "2");
     }
 
     #[test]
     fn printing_follows_go() {
         let data = json!({"f": 1000000.0, "i": 5, "b": true, "n": null, "l": [1, "a"], "m": {"b": 1, "a": "x"}});
         assert_eq!(
-            render(
-                "{{ .f }} {{ .i }} {{ .b }} {{ .n }} {{ .l }} {{ .m }}",
-                data
-            )
-            .unwrap(),
+            render("{{ .f }} {{ .i }} {{ .b }} {{ .n }} {{ .l }} {{ .m }}", data).unwrap(),
             "1e+06 5 true <nil> [1 a] map[a:x b:1]"
         );
     }
@@ -1456,29 +1244,18 @@ t:{{- toYaml $g.t | nindent 2 }}
 
     #[test]
     fn helm_chart_helpers() {
-        let files: BTreeMap<String, String> = [(
-            "static/c.yaml".to_string(),
-            "a: 1\nb:\n    c: x\n".to_string(),
-        )]
-        .into();
+        let files: BTreeMap<String, String> =
+            [("static/c.yaml".to_string(), "a: 1\nb:\n    c: x\n".to_string())].into();
         let t = r#"{{- $s := .Files.Get "static/c.yaml" | fromYaml }}{{- $o := index .Values "c" | default dict }}{{ mergeOverwrite $s $o | toYaml }}"#;
         let tpl = Template::parse("t", t).unwrap();
-        let out = tpl
-            .render(&json!({"Values": {"c": {"b": {"d": 2}}}}), Some(&files))
-            .unwrap();
+        let out = tpl.render(&json!({"Values": {"c": {"b": {"d": 2}}}}), Some(&files)).unwrap();
         assert_eq!(out, "a: 1\nb:\n    c: x\n    d: 2");
         let out = tpl.render(&json!({"Values": {}}), Some(&files)).unwrap();
         assert_eq!(out, "a: 1\nb:\n    c: x");
-        let e = Template::parse(
-            "t",
-            "{{ required \"repoURL is required\" .Values.repoURL }}",
-        )
-        .unwrap()
-        .render(&json!({"Values": {}}), None);
+        let e = Template::parse("t", "{{ required \"repoURL is required\" .Values.repoURL }}")
+            .unwrap()
+            .render(&json!({"Values": {}}), None);
         assert!(e.unwrap_err().message.contains("repoURL is required"));
-        assert_eq!(
-            render("{{ quote .s }}", json!({"s": "a\"b"})).unwrap(),
-            "\"a\\\"b\""
-        );
+        assert_eq!(render("{{ quote .s }}", json!({"s": "a\"b"})).unwrap(), "\"a\\\"b\"");
     }
 }

@@ -18,19 +18,12 @@ pub fn override_map<'o>(
     if let Some(map) = sets.get(name) {
         return Some(map);
     }
-    registry
-        .get(name)?
-        .value_override_keys
-        .iter()
-        .find_map(|k| sets.get(k))
+    registry.get(name)?.value_override_keys.iter().find_map(|k| sets.get(k))
 }
 
 /// Whether `key` addresses component `name` (exact name or registry alias).
 pub fn key_matches(registry: &Registry, key: &str, name: &str) -> bool {
-    key == name
-        || registry
-            .get(name)
-            .is_some_and(|c| c.value_override_keys.iter().any(|k| k == key))
+    key == name || registry.get(name).is_some_and(|c| c.value_override_keys.iter().any(|k| k == key))
 }
 
 /// Go's `strconv.ParseBool`.
@@ -73,11 +66,7 @@ pub fn go_parse_float(s: &str) -> Option<f64> {
         return Some(sign * v * 2f64.powi(exp - 4 * frac.len() as i32));
     }
     let plain = underscores_ok(body)?;
-    if plain.is_empty()
-        || !plain
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    if plain.is_empty() || !plain.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
         return None;
     }
     plain.parse::<f64>().ok().map(|v| sign * v)
@@ -90,12 +79,7 @@ fn underscores_ok(s: &str) -> Option<String> {
     }
     let b = s.as_bytes();
     for (i, c) in b.iter().enumerate() {
-        if *c == b'_'
-            && !(i > 0
-                && i + 1 < b.len()
-                && b[i - 1].is_ascii_hexdigit()
-                && b[i + 1].is_ascii_hexdigit())
-        {
+        if *c == b'_' && !(i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_hexdigit() && b[i + 1].is_ascii_hexdigit()) {
             return None;
         }
     }
@@ -137,9 +121,7 @@ pub fn set_if_traversable(values: &mut Map<String, Value>, path: &str, value: Va
             cur.insert(part.to_string(), value);
             return true;
         }
-        let next = cur
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let next = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
         match next {
             Value::Object(m) => cur = m,
             _ => return false,
@@ -157,15 +139,11 @@ pub fn set_forced(values: &mut Map<String, Value>, path: &str, value: Value) {
             cur.insert(part.to_string(), value);
             return;
         }
-        let next = cur
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let next = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
         if !next.is_object() {
             *next = Value::Object(Map::new());
         }
-        let Value::Object(m) = next else {
-            unreachable!("just made a map")
-        };
+        let Value::Object(m) = next else { unreachable!("just made a map") };
         cur = m;
     }
 }
@@ -186,19 +164,11 @@ pub fn take_path(values: &mut Map<String, Value>, path: &str) -> Option<Value> {
 }
 
 fn selector_value(map: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        map.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
+    Value::Object(map.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
 /// The final values of `component` for these options (before any `dynamic` split).
-pub fn final_values(
-    catalog: &Catalog,
-    component: &ComponentRef,
-    options: &Options,
-) -> Map<String, Value> {
+pub fn final_values(catalog: &Catalog, component: &ComponentRef, options: &Options) -> Map<String, Value> {
     if !component.values_file.is_empty() && !catalog.files.contains_key(&component.values_file) {
         tracing::warn!(component = %component.name, values_file = %component.values_file, "values file not in the catalog: the component gets empty values");
     }
@@ -217,9 +187,7 @@ pub fn final_values(
         return values;
     };
     let ns = &entry.node_scheduling;
-    let tolerations = |list: &[super::request::Toleration]| {
-        Value::Array(list.iter().map(|t| t.to_value()).collect())
-    };
+    let tolerations = |list: &[super::request::Toleration]| Value::Array(list.iter().map(|t| t.to_value()).collect());
     if let Some(sel) = &options.system_selector {
         for p in &ns.system.node_selector_paths {
             set_forced(&mut values, p, selector_value(sel));
@@ -234,11 +202,7 @@ pub fn final_values(
         }
     }
     for p in &ns.accelerated.toleration_paths {
-        set_forced(
-            &mut values,
-            p,
-            tolerations(&options.accelerated_tolerations),
-        );
+        set_forced(&mut values, p, tolerations(&options.accelerated_tolerations));
     }
     if let Some(sel) = &options.workload_selector {
         for p in &entry.pod_scheduling.workload.workload_selector_paths {
@@ -246,12 +210,7 @@ pub fn final_values(
         }
     }
     if let Some(gate) = &options.workload_gate {
-        for p in ns
-            .accelerated
-            .taint_str_paths
-            .iter()
-            .chain(&ns.system.taint_str_paths)
-        {
+        for p in ns.accelerated.taint_str_paths.iter().chain(&ns.system.taint_str_paths) {
             set_forced(&mut values, p, Value::String(gate.clone()));
         }
     }
@@ -264,15 +223,8 @@ pub fn final_values(
 }
 
 /// The `dynamic` declarations that address component `name`.
-pub fn dynamic_paths<'o>(
-    registry: &Registry,
-    dynamic: &'o [Dynamic],
-    name: &str,
-) -> Vec<&'o Dynamic> {
-    dynamic
-        .iter()
-        .filter(|d| key_matches(registry, &d.key, name))
-        .collect()
+pub fn dynamic_paths<'o>(registry: &Registry, dynamic: &'o [Dynamic], name: &str) -> Vec<&'o Dynamic> {
+    dynamic.iter().filter(|d| key_matches(registry, &d.key, name)).collect()
 }
 
 /// Moves every dynamic path out of `values` into a separate map (a missing path
@@ -327,41 +279,21 @@ mod tests {
 
     #[test]
     fn set_skips_non_map_intermediates_injection_replaces_them() {
-        let mut v = json!({"env": [1], "a": {"b": 1}})
-            .as_object()
-            .unwrap()
-            .clone();
+        let mut v = json!({"env": [1], "a": {"b": 1}}).as_object().unwrap().clone();
         assert!(!set_if_traversable(&mut v, "env.0.name", json!("x")));
         assert!(set_if_traversable(&mut v, "a.b", json!({"c": 1})));
         assert!(set_if_traversable(&mut v, "n.m", json!(2)));
         set_forced(&mut v, "env.x", json!(3));
-        assert_eq!(
-            Value::Object(v),
-            json!({"env": {"x": 3}, "a": {"b": {"c": 1}}, "n": {"m": 2}})
-        );
+        assert_eq!(Value::Object(v), json!({"env": {"x": 3}, "a": {"b": {"c": 1}}, "n": {"m": 2}}));
     }
 
     #[test]
     fn dynamic_split_moves_or_creates() {
-        let mut v = json!({"driver": {"version": "1", "x": 1}})
-            .as_object()
-            .unwrap()
-            .clone();
-        let d1 = Dynamic {
-            key: "c".into(),
-            path: "driver.version".into(),
-            raw: String::new(),
-        };
-        let d2 = Dynamic {
-            key: "c".into(),
-            path: "new.path".into(),
-            raw: String::new(),
-        };
+        let mut v = json!({"driver": {"version": "1", "x": 1}}).as_object().unwrap().clone();
+        let d1 = Dynamic { key: "c".into(), path: "driver.version".into(), raw: String::new() };
+        let d2 = Dynamic { key: "c".into(), path: "new.path".into(), raw: String::new() };
         let cluster = split_dynamic(&mut v, &[&d1, &d2]);
         assert_eq!(Value::Object(v), json!({"driver": {"x": 1}}));
-        assert_eq!(
-            Value::Object(cluster),
-            json!({"driver": {"version": "1"}, "new": {"path": ""}})
-        );
+        assert_eq!(Value::Object(cluster), json!({"driver": {"version": "1"}, "new": {"path": ""}}));
     }
 }

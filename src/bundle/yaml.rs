@@ -36,11 +36,8 @@ pub enum Node {
 /// JSON cannot hold infinities or NaN; values that must be these doubles (a `set`
 /// of `inf`, say) carry one of these marker strings, which print as `.inf`,
 /// `-.inf` and `.nan`.
-pub const SPECIAL_FLOATS: [(&str, f64); 3] = [
-    ("\u{1}float:+Inf", f64::INFINITY),
-    ("\u{1}float:-Inf", f64::NEG_INFINITY),
-    ("\u{1}float:NaN", f64::NAN),
-];
+pub const SPECIAL_FLOATS: [(&str, f64); 3] =
+    [("\u{1}float:+Inf", f64::INFINITY), ("\u{1}float:-Inf", f64::NEG_INFINITY), ("\u{1}float:NaN", f64::NAN)];
 
 /// The marker string of a non-finite double.
 pub fn special_float_marker(v: f64) -> &'static str {
@@ -69,10 +66,7 @@ impl From<&Value> for Node {
             },
             Value::Array(items) => Node::Seq(items.iter().map(Node::from).collect()),
             Value::Object(map) => {
-                let mut entries: Vec<(String, Node)> = map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Node::from(v)))
-                    .collect();
+                let mut entries: Vec<(String, Node)> = map.iter().map(|(k, v)| (k.clone(), Node::from(v))).collect();
                 entries.sort_by(|a, b| key_order(&a.0, &b.0));
                 Node::Map(entries)
             }
@@ -83,10 +77,7 @@ impl From<&Value> for Node {
 impl Node {
     /// A serde_json map as a YAML mapping (keys in Go order), without cloning it first.
     pub fn from_map(map: &serde_json::Map<String, Value>) -> Node {
-        let mut entries: Vec<(String, Node)> = map
-            .iter()
-            .map(|(k, v)| (k.clone(), Node::from(v)))
-            .collect();
+        let mut entries: Vec<(String, Node)> = map.iter().map(|(k, v)| (k.clone(), Node::from(v))).collect();
         entries.sort_by(|a, b| key_order(&a.0, &b.0));
         Node::Map(entries)
     }
@@ -97,12 +88,7 @@ impl Node {
 /// runs compare by numeric value (`item2` < `item10`); a prefix sorts first.
 pub fn key_order(a: &str, b: &str) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        natural_order(
-            a.as_bytes(),
-            b.as_bytes(),
-            |c| c.is_ascii_alphabetic(),
-            u32::from,
-        )
+        natural_order(a.as_bytes(), b.as_bytes(), |c| c.is_ascii_alphabetic(), u32::from)
     } else {
         let ar: Vec<char> = a.chars().collect();
         let br: Vec<char> = b.chars().collect();
@@ -130,38 +116,25 @@ fn natural_order<T: Copy + Ord>(
         }
         if xl || yl {
             let a_first = if after_digit { xl } else { yl };
-            return if a_first {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
+            return if a_first { Ordering::Less } else { Ordering::Greater };
         }
         // Both non-letters: compare the digit runs starting here numerically.
         let (mut an, mut bn): (i64, i64) = (0, 0);
         if code(x) == 48 || code(y) == 48 {
             // A zero inside a number that started earlier counts as a digit of it.
-            if ar[..i]
-                .iter()
-                .rev()
-                .take_while(|c| is_digit(**c))
-                .any(|c| code(*c) != 48)
-            {
+            if ar[..i].iter().rev().take_while(|c| is_digit(**c)).any(|c| code(*c) != 48) {
                 an = 1;
                 bn = 1;
             }
         }
         let mut ai = i;
         while ai < ar.len() && is_digit(ar[ai]) {
-            an = an
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(code(ar[ai]) - 48));
+            an = an.wrapping_mul(10).wrapping_add(i64::from(code(ar[ai]) - 48));
             ai += 1;
         }
         let mut bi = i;
         while bi < br.len() && is_digit(br[bi]) {
-            bn = bn
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(code(br[bi]) - 48));
+            bn = bn.wrapping_mul(10).wrapping_add(i64::from(code(br[bi]) - 48));
             bi += 1;
         }
         if an != bn {
@@ -182,11 +155,7 @@ pub fn go_float(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     let sci = format!("{v:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -300,11 +269,7 @@ fn write_value_after(out: &mut String, value: &Node, indent: usize, in_seq: bool
         }
         scalar => {
             out.push(' ');
-            let block_indent = if in_seq {
-                indent + 2
-            } else {
-                child_indent(indent)
-            };
+            let block_indent = if in_seq { indent + 2 } else { child_indent(indent) };
             write_inline(out, scalar, block_indent, false);
             if !out.ends_with('\n') {
                 out.push('\n');
@@ -346,8 +311,7 @@ fn style_of(s: &str, is_key: bool) -> Style {
     let b = s.as_bytes();
     if !b.is_empty()
         && b[0].is_ascii_alphabetic()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'/' | b'-'))
         && !is_old_bool(s)
         && !resolves_to_non_string(s)
     {
@@ -453,10 +417,7 @@ fn write_literal(out: &mut String, s: &str, indent: usize) {
 /// yaml.v3's notion of printable (YAML's c-printable minus the 4-byte planes).
 fn is_printable(c: char) -> bool {
     let u = c as u32;
-    u == 0x0a
-        || (0x20..=0x7e).contains(&u)
-        || (0xa0..=0xd7ff).contains(&u)
-        || (0xe000..=0xfffd).contains(&u)
+    u == 0x0a || (0x20..=0x7e).contains(&u) || (0xa0..=0xd7ff).contains(&u) || (0xe000..=0xfffd).contains(&u)
 }
 
 struct Analysis {
@@ -469,17 +430,11 @@ struct Analysis {
 /// The scalar analysis of libyaml's emitter, for block context.
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
-        return Analysis {
-            multiline: false,
-            plain_allowed: true,
-            single_allowed: true,
-            block_allowed: false,
-        };
+        return Analysis { multiline: false, plain_allowed: true, single_allowed: true, block_allowed: false };
     }
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
@@ -492,8 +447,9 @@ fn analyze(s: &str) -> Analysis {
         let followed_by_whitespace = next.is_none_or(|n| n == ' ' || n == '\t');
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                    block_indicators = true
+                }
                 '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
                 _ => {}
             }
@@ -539,12 +495,7 @@ fn analyze(s: &str) -> Analysis {
         preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
         i += 1;
     }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        plain_allowed: true,
-        single_allowed: true,
-        block_allowed: true,
-    };
+    let mut a = Analysis { multiline: line_breaks, plain_allowed: true, single_allowed: true, block_allowed: true };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.plain_allowed = false;
     }
@@ -573,21 +524,7 @@ fn analyze(s: &str) -> Analysis {
 fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "on"
-            | "On"
-            | "ON"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "off"
-            | "Off"
-            | "OFF"
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
     )
 }
 
@@ -603,9 +540,7 @@ fn is_base60_float(s: &str) -> bool {
     }
     let mut parts = head.split(':');
     let first = parts.next().unwrap_or("");
-    if !first.starts_with(|c: char| c.is_ascii_digit())
-        || !first.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    {
+    if !first.starts_with(|c: char| c.is_ascii_digit()) || !first.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
         return false;
     }
     let rest: Vec<&str> = parts.collect();
@@ -624,9 +559,9 @@ fn is_base60_float(s: &str) -> bool {
 /// (null, bool, int, float, timestamp, merge key).
 fn resolves_to_non_string(s: &str) -> bool {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False"
-        | "FALSE" | ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf"
-        | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | "<<" => {
+        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | ".nan"
+        | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | "<<" => {
             return true;
         }
         _ => {}
@@ -654,9 +589,7 @@ fn is_yaml_float(s: &str) -> bool {
     };
     let mantissa_ok = match mantissa.split_once('.') {
         Some(("", frac)) => !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()),
-        Some((int, frac)) => {
-            int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
-        }
+        Some((int, frac)) => int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit()),
         None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
     };
     let exp_ok = exp.is_none_or(|e| {
@@ -670,18 +603,17 @@ fn is_yaml_float(s: &str) -> bool {
 /// `0b`/`0o` forms yaml.v3 tries).
 fn parse_go_int(s: &str) -> bool {
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (digits, radix) =
-        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-            (r, 16)
-        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-            (r, 2)
-        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-            (r, 8)
-        } else if body.len() > 1 && body.starts_with('0') {
-            (&body[1..], 8)
-        } else {
-            (body, 10)
-        };
+    let (digits, radix) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (r, 16)
+    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (r, 2)
+    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (r, 8)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (&body[1..], 8)
+    } else {
+        (body, 10)
+    };
     !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok()
 }
 
@@ -689,9 +621,7 @@ fn parse_go_int(s: &str) -> bool {
 /// and (for `T`/`t`) a zone `Z` or `±hh:mm`.
 fn is_timestamp(s: &str) -> bool {
     fn num(s: &str, min: usize, max: usize) -> Option<u32> {
-        (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+        (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
     }
     if s.len() < 8 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) || s.as_bytes()[4] != b'-' {
         return false;
@@ -701,9 +631,7 @@ fn is_timestamp(s: &str) -> bool {
         None => (s, None),
     };
     let mut parts = date.split('-');
-    let (Some(_), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(_), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let (Some(m), Some(d)) = (num(m, 1, 2), num(d, 1, 2)) else {
@@ -835,9 +763,7 @@ impl ser::Serializer for NodeSerializer {
         Ok(Node::Str(v.to_string()))
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<Node, Error> {
-        Ok(Node::Seq(
-            v.iter().map(|b| Node::Int((*b).into())).collect(),
-        ))
+        Ok(Node::Seq(v.iter().map(|b| Node::Int((*b).into())).collect()))
     }
     fn serialize_none(self) -> Result<Node, Error> {
         Ok(Node::Null)
@@ -851,19 +777,10 @@ impl ser::Serializer for NodeSerializer {
     fn serialize_unit_struct(self, _: &'static str) -> Result<Node, Error> {
         Ok(Node::Null)
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<Node, Error> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Node, Error> {
         Ok(Node::Str(variant.to_string()))
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Node, Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<Node, Error> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -873,10 +790,7 @@ impl ser::Serializer for NodeSerializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Node, Error> {
-        Ok(Node::Map(vec![(
-            variant.to_string(),
-            value.serialize(self)?,
-        )]))
+        Ok(Node::Map(vec![(variant.to_string(), value.serialize(self)?)]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, Error> {
         Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0))))
@@ -897,18 +811,10 @@ impl ser::Serializer for NodeSerializer {
         Err(Error(format!("tuple variant {name} is not supported")))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<MapBuilder, Error> {
-        Ok(MapBuilder {
-            entries: Vec::new(),
-            key: None,
-            sorted: true,
-        })
+        Ok(MapBuilder { entries: Vec::new(), key: None, sorted: true })
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapBuilder, Error> {
-        Ok(MapBuilder {
-            entries: Vec::new(),
-            key: None,
-            sorted: false,
-        })
+        Ok(MapBuilder { entries: Vec::new(), key: None, sorted: false })
     }
     fn serialize_struct_variant(
         self,
@@ -970,10 +876,7 @@ impl ser::SerializeMap for MapBuilder {
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| Error("map value without a key".into()))?;
+        let key = self.key.take().ok_or_else(|| Error("map value without a key".into()))?;
         self.entries.push((key, value.serialize(NodeSerializer)?));
         Ok(())
     }
@@ -988,13 +891,8 @@ impl ser::SerializeMap for MapBuilder {
 impl ser::SerializeStruct for MapBuilder {
     type Ok = Node;
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.entries
-            .push((key.to_string(), value.serialize(NodeSerializer)?));
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.entries.push((key.to_string(), value.serialize(NodeSerializer)?));
         Ok(())
     }
     fn end(self) -> Result<Node, Error> {
@@ -1080,10 +978,7 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(y(json!({ "k": s })), format!("k: {want}\n"), "{s:?}");
         }
-        assert_eq!(
-            y(json!({"n": null, "yes": "yes"})),
-            "\"n\": null\n\"yes\": \"yes\"\n"
-        );
+        assert_eq!(y(json!({"n": null, "yes": "yes"})), "\"n\": null\n\"yes\": \"yes\"\n");
     }
 
     #[test]
@@ -1115,25 +1010,15 @@ text: |
         assert_eq!(y(v), want);
         assert_eq!(y(json!([{"operator": "Exists"}])), "- operator: Exists\n");
         assert_eq!(y(json!({"s": "a\n\nb"})), "s: |-\n    a\n\n    b\n");
-        assert_eq!(
-            y(json!({"s": " lead\nx\n\n"})),
-            "s: |4+\n     lead\n    x\n\n"
-        );
+        assert_eq!(y(json!({"s": " lead\nx\n\n"})), "s: |4+\n     lead\n    x\n\n");
         assert_eq!(y(json!({})), "{}\n");
     }
 
     #[test]
     fn keys_sort_naturally() {
-        let mut keys = vec![
-            "item10", "item2", "b", "B", "a1", "a_", "a", "ab", "a-b", "x0", "x01",
-        ];
+        let mut keys = vec!["item10", "item2", "b", "B", "a1", "a_", "a", "ab", "a-b", "x0", "x01"];
         keys.sort_by(|a, b| key_order(a, b));
-        assert_eq!(
-            keys,
-            [
-                "B", "a", "a-b", "a_", "a1", "ab", "b", "item2", "item10", "x0", "x01"
-            ]
-        );
+        assert_eq!(keys, ["B", "a", "a-b", "a_", "a1", "ab", "b", "item2", "item10", "x0", "x01"]);
     }
 
     #[test]
@@ -1144,14 +1029,7 @@ text: |
             alpha: Option<String>,
             map: std::collections::BTreeMap<String, i32>,
         }
-        let s = S {
-            zed: 1,
-            alpha: None,
-            map: [("b".into(), 1), ("a".into(), 2)].into(),
-        };
-        assert_eq!(
-            to_string(&to_node(&s).unwrap()),
-            "zed: 1\nalpha: null\nmap:\n    a: 2\n    b: 1\n"
-        );
+        let s = S { zed: 1, alpha: None, map: [("b".into(), 1), ("a".into(), 2)].into() };
+        assert_eq!(to_string(&to_node(&s).unwrap()), "zed: 1\nalpha: null\nmap:\n    a: 2\n    b: 1\n");
     }
 }

@@ -34,10 +34,7 @@ fn bundle_error(e: BundleError) -> ApiError {
         }
         BundleError::Cancelled => ApiError::internal("bundle generation cancelled"),
         BundleError::TimedOut => {
-            let mut err = ApiError::internal(format!(
-                "bundle generation exceeded {}",
-                archive::go_duration(DEADLINE)
-            ));
+            let mut err = ApiError::internal(format!("bundle generation exceeded {}", archive::go_duration(DEADLINE)));
             err.status = StatusCode::GATEWAY_TIMEOUT;
             err.code = "TIMEOUT";
             err.message = "Bundle generation timed out".into();
@@ -48,10 +45,7 @@ fn bundle_error(e: BundleError) -> ApiError {
 
 /// The allowlist check of the body's `criteria` (spec §1.5, our stance Q15). This is
 /// the hook for the allowlist feature: absent criteria skip the check.
-pub fn check_allowlists(
-    _state: &AppState,
-    _criteria: Option<&BodyCriteria>,
-) -> Result<(), ApiError> {
+pub fn check_allowlists(_state: &AppState, _criteria: Option<&BodyCriteria>) -> Result<(), ApiError> {
     Ok(())
 }
 
@@ -64,18 +58,10 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let options = Options::from_query(uri.query()).map_err(input_error)?;
-    let bytes = body::read(
-        &headers,
-        body,
-        state.limits.bundle_body,
-        "Invalid request body",
-    )
-    .await?;
+    let bytes = body::read(&headers, body, state.limits.bundle_body, "Invalid request body").await?;
     let recipe = request::decode_body(&bytes).map_err(input_error)?;
     if recipe.component_refs.is_empty() {
-        return Err(ApiError::invalid_bare(
-            "Recipe must contain at least one component reference",
-        ));
+        return Err(ApiError::invalid_bare("Recipe must contain at least one component reference"));
     }
     check_allowlists(&state, recipe.criteria.as_ref())?;
 
@@ -83,36 +69,26 @@ pub async fn post(
     // Dropping this handler's future (client gone) sets the flag the worker polls.
     let _guard = CancelOnDrop(Some(cancel.clone()));
     let worker_state = state.clone();
-    let work =
-        tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<u8>), BundleError> {
-            let bundle =
-                bundle::generate(&worker_state.catalog, &recipe, &options, VERSION, &cancel)?;
-            let zip = archive::zip(&bundle).map_err(|e| BundleError::Internal {
-                message: "failed to write bundle archive".into(),
-                error: e.to_string(),
-            })?;
-            Ok((bundle.files.len(), bundle.size(), zip))
-        });
+    let work = tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<u8>), BundleError> {
+        let bundle = bundle::generate(&worker_state.catalog, &recipe, &options, VERSION, &cancel)?;
+        let zip = archive::zip(&bundle).map_err(|e| BundleError::Internal {
+            message: "failed to write bundle archive".into(),
+            error: e.to_string(),
+        })?;
+        Ok((bundle.files.len(), bundle.size(), zip))
+    });
     let outcome = tokio::time::timeout(DEADLINE.saturating_sub(started.elapsed()), work).await;
     let (files, size, zip) = match outcome {
         Err(_) => return Err(bundle_error(BundleError::TimedOut)),
         Ok(Err(join)) => {
-            return Err(ApiError::internal(format!(
-                "bundle generation failed: {join}"
-            )));
+            return Err(ApiError::internal(format!("bundle generation failed: {join}")));
         }
         Ok(Ok(result)) => result.map_err(bundle_error)?,
     };
     let mut res = Response::new(Body::from(zip));
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/zip"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"bundles.zip\""),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"bundles.zip\""));
     h.insert("x-bundle-files", HeaderValue::from(files));
     h.insert("x-bundle-size", HeaderValue::from(size));
     if let Ok(v) = HeaderValue::from_bytes(archive::go_duration(started.elapsed()).as_bytes()) {
