@@ -30,7 +30,7 @@ fn main() {
     let version = std::env::var("AICR_VERSION")
         .ok()
         .filter(|v| !v.is_empty())
-        .or_else(|| git(&["describe", "--tags", "--exact-match"]))
+        .or_else(|| git(&["describe", "--tags", "--exact-match", "--match", "v[0-9]*"]))
         .unwrap_or_else(|| std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION"));
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let date = git(&["log", "-1", "--format=%cI"]).unwrap_or_else(|| "unknown".into());

@@ -40,6 +40,8 @@ enum Command {
     Query(QueryArgs),
     /// Write every combination's recipe to a directory.
     Export(ExportArgs),
+    /// Generate a deployment bundle from a recipe file.
+    Bundle(crate::bundle::cli::BundleArgs),
 }
 
 /// Which catalog to use.
@@ -413,6 +415,7 @@ pub fn main() -> ExitCode {
         Some(Command::Recipe(args)) => print_recipe(args),
         Some(Command::Query(args)) => print_query(args),
         Some(Command::Export(args)) => export(args),
+        Some(Command::Bundle(args)) => crate::bundle::cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

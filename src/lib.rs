@@ -8,10 +8,13 @@
 //!   (a phf map into one embedded blob, or the same built at start-up).
 //! - [`http`] is the edge: criteria input, `Accept-Encoding`, `If-None-Match`, request
 //!   ids and error envelopes; [`error`] is the one error type at the boundary.
+//! - [`bundle`] turns a recipe into a deployable bundle (values, manifests, scripts,
+//!   zip) — the one dynamic renderer.
 //! - [`routes`] holds one module per endpoint; [`server`] the state, router and
 //!   serve loop; [`cli`] the command line.
 
 pub mod allowlist;
+pub mod bundle;
 pub mod cli;
 pub mod error;
 pub mod http;

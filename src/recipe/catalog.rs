@@ -328,6 +328,9 @@ pub struct SchedulingPaths {
     /// Dot-paths receiving the toleration list.
     #[serde(deserialize_with = "nullable")]
     pub toleration_paths: Vec<String>,
+    /// Dot-paths receiving the workload-gate taint string (`key=value:effect`).
+    #[serde(deserialize_with = "nullable")]
+    pub taint_str_paths: Vec<String>,
 }
 
 /// Node scheduling injection points for system and accelerated nodes.
@@ -340,6 +343,27 @@ pub struct NodeScheduling {
     /// Accelerated (GPU) node paths.
     #[serde(deserialize_with = "nullable")]
     pub accelerated: SchedulingPaths,
+    /// Dot-paths receiving the estimated GPU node count.
+    #[serde(rename = "nodeCountPaths", deserialize_with = "nullable")]
+    pub node_count_paths: Vec<String>,
+}
+
+/// Workload pod scheduling injection points.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WorkloadPaths {
+    /// Dot-paths receiving the workload label selector.
+    #[serde(deserialize_with = "nullable")]
+    pub workload_selector_paths: Vec<String>,
+}
+
+/// Pod scheduling injection points.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PodScheduling {
+    /// Workload pods.
+    #[serde(deserialize_with = "nullable")]
+    pub workload: WorkloadPaths,
 }
 
 /// One registry entry. Fields the engine does not use are kept as raw values.
@@ -364,6 +388,9 @@ pub struct RegistryComponent {
     /// Node scheduling injection paths.
     #[serde(deserialize_with = "nullable")]
     pub node_scheduling: NodeScheduling,
+    /// Pod scheduling injection paths.
+    #[serde(deserialize_with = "nullable")]
+    pub pod_scheduling: PodScheduling,
 }
 
 /// Criteria values a catalog declares beyond those its overlays use (registry
@@ -441,6 +468,8 @@ pub struct Catalog {
     pub registry: Registry,
     /// Raw bytes of every file under `components/`, by catalog-relative path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Parsed values files, filled on first use (see `values::parse_values`).
+    pub values_cache: std::sync::OnceLock<BTreeMap<String, Option<Map<String, Value>>>>,
 }
 
 impl Default for Overlay {

@@ -18,9 +18,25 @@ pub fn deep_merge(base: &mut Map<String, Value>, overlay: &Map<String, Value>) {
     }
 }
 
-/// Parses a values file; `None` if it is missing or not a YAML mapping. An empty
-/// file is an empty map.
+/// A values file, parsed once per catalog: every `components/**.yaml` outside
+/// `manifests/` is parsed on first use and kept. `None` if it is missing or not a
+/// YAML mapping; an empty file is an empty map.
 pub fn parse_values(catalog: &Catalog, path: &str) -> Option<Map<String, Value>> {
+    let cache = catalog.values_cache.get_or_init(|| {
+        catalog
+            .files
+            .keys()
+            .filter(|p| p.ends_with(".yaml") && !p.contains("/manifests/"))
+            .map(|p| (p.clone(), parse_file(catalog, p)))
+            .collect()
+    });
+    match cache.get(path) {
+        Some(parsed) => parsed.clone(),
+        None => parse_file(catalog, path),
+    }
+}
+
+fn parse_file(catalog: &Catalog, path: &str) -> Option<Map<String, Value>> {
     let bytes = catalog.files.get(path)?;
     let text = std::str::from_utf8(bytes).ok()?;
     if text.trim().is_empty() {

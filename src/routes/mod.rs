@@ -1,5 +1,6 @@
 //! One module per endpoint.
 
+pub mod bundle;
 pub mod query;
 pub mod recipe;
 pub mod system;

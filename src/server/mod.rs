@@ -27,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -294,6 +294,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
                 t.handler,
             ),
         )
+        .route("/v1/bundle", with_deadline(methods(post(routes::bundle::post), "POST", false), t.bundle))
         .route(
             "/v1/query",
             with_deadline(
