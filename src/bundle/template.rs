@@ -14,6 +14,7 @@
 //! key (Go prints `<no value>`; our stance §7.10); `default D v` keeps `false`/`0`
 //! (the Go server's function, unlike Helm's).
 
+use super::request::go_quote;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
@@ -660,27 +661,6 @@ fn print_into(s: &mut String, v: &Value) {
             s.push(']');
         }
     }
-}
-
-/// Go's `%q`.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Pads every non-empty line of `s` with `n` spaces.
