@@ -44,6 +44,8 @@ proptest! {
 
     #[test]
     fn yaml_strings_round_trip(s in "[a-zA-Z0-9 :#'\"\\-.,\\[\\]{}&*!|>%@`?\\n\\t~_+=/]{0,14}") {
+        // `s == "k"` would make both entries one key: nothing to round-trip.
+        prop_assume!(s != "k");
         let text = value_to_string(&json!({ "k": s, s.clone(): 1 }));
         let back: Value = serde_saphyr::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text:?}")))?;
         prop_assert_eq!(&back["k"], &Value::String(s.clone()), "{:?}", text);
