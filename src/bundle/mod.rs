@@ -21,6 +21,7 @@ pub mod values;
 pub mod yaml;
 
 use crate::recipe::catalog::{Catalog, ComponentRef};
+use rayon::prelude::*;
 use request::{Deployer, Options, RecipeBody};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -371,24 +372,31 @@ pub fn plan(catalog: &Catalog, recipe: &RecipeBody, options: &Options, cancel: &
             (None, None) => a.name.cmp(&b.name),
         });
     }
-    let mut components = Vec::with_capacity(sorted.len());
-    for (wave, spec) in sorted.into_iter().enumerate() {
-        cancel.check()?;
-        let mut values = values::final_values(catalog, spec, options);
-        let mut c =
-            Component { spec: spec.clone(), values: Map::new(), cluster_values: None, manifests: Vec::new(), wave };
-        if options.deployer != Deployer::ArgoCd && !spec.manifest_files.is_empty() {
-            let (manifests, rendered_from) = render_manifests(catalog, &c, values)?;
-            c.manifests = manifests;
-            values = rendered_from;
-        }
-        let dynamic = values::dynamic_paths(&catalog.registry, &options.dynamic, &spec.name);
-        if !dynamic.is_empty() {
-            c.cluster_values = Some(values::split_dynamic(&mut values, &dynamic));
-        }
-        c.values = values;
-        components.push(c);
-    }
+    // Components are independent of each other: compute them in parallel, keeping the
+    // order (and the first error in that order).
+    let components = sorted
+        .into_par_iter()
+        .enumerate()
+        .map(|(wave, spec)| {
+            cancel.check()?;
+            let mut values = values::final_values(catalog, spec, options);
+            let mut c =
+                Component { spec: spec.clone(), values: Map::new(), cluster_values: None, manifests: Vec::new(), wave };
+            if options.deployer != Deployer::ArgoCd && !spec.manifest_files.is_empty() {
+                let (manifests, rendered_from) = render_manifests(catalog, &c, values)?;
+                c.manifests = manifests;
+                values = rendered_from;
+            }
+            let dynamic = values::dynamic_paths(&catalog.registry, &options.dynamic, &spec.name);
+            if !dynamic.is_empty() {
+                c.cluster_values = Some(values::split_dynamic(&mut values, &dynamic));
+            }
+            c.values = values;
+            Ok(c)
+        })
+        .collect::<Vec<Result<Component, BundleError>>>()
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let mut filtered = recipe.clone();
     filtered.component_refs = kept.into_iter().cloned().collect();
     filtered.deployment_order = order;

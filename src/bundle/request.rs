@@ -5,8 +5,9 @@
 //! the HTTP layer maps to the 400 envelope (`message`, `details.error`).
 
 use crate::recipe::catalog::{ComponentRef, Constraint, Validation, nullable};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// A rejected input: `message` is the envelope message, `error` its `details.error`.
@@ -563,6 +564,9 @@ enum Shape {
     Strings,
     Struct(&'static str, &'static [(&'static str, Shape)]),
     List(&'static str, &'static Shape),
+    /// An object whose member names fold like a struct's but whose types are left to
+    /// the typed decoder (`validation`).
+    Loose(&'static [(&'static str, Shape)]),
     Any,
 }
 
@@ -641,8 +645,144 @@ const RECIPE: &[(&str, Shape)] = &[
     ("constraints", Shape::List("[]recipe.Constraint", &CONSTRAINT)),
     ("componentRefs", Shape::List("[]recipe.ComponentRef", &COMPONENT)),
     ("deploymentOrder", Shape::Strings),
-    ("validation", Shape::Any),
+    ("validation", Shape::Loose(VALIDATION)),
 ];
+const NODE_SELECTION: Shape =
+    Shape::Loose(&[("selector", Shape::Map), ("maxNodes", Shape::Int), ("excludeNodes", Shape::Strings)]);
+const PHASE: Shape = Shape::Loose(&[
+    ("timeout", Shape::Str),
+    ("constraints", Shape::List("[]recipe.Constraint", &CONSTRAINT)),
+    ("checks", Shape::Strings),
+    ("nodeSelection", NODE_SELECTION),
+    ("infrastructure", Shape::Str),
+]);
+const VALIDATION: &[(&str, Shape)] =
+    &[("readiness", PHASE), ("deployment", PHASE), ("performance", PHASE), ("conformance", PHASE)];
+const RECIPE_RESULT: Shape = Shape::Struct("recipe.RecipeResult", RECIPE);
+
+/// The body's JSON tree with member names as Go's decoder matches them: within an
+/// object the bundler reads as a struct, a member takes the field of the same name or,
+/// failing that, the field whose name equals it ASCII case-insensitively, and is kept
+/// under the field's own spelling; members of no field are dropped. A member seen twice
+/// merges into the earlier object when both are objects of a struct or map, and
+/// replaces it otherwise (last wins). Types are not checked here: a value of the wrong
+/// type is kept as it is for [`check_shape`] to report.
+struct FoldedBody(Value);
+
+impl<'de> Deserialize<'de> for FoldedBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Folded(RECIPE_RESULT).deserialize(d).map(FoldedBody)
+    }
+}
+
+/// Seed for one value of the given shape.
+struct Folded(Shape);
+
+fn struct_fields(shape: Shape) -> Option<&'static [(&'static str, Shape)]> {
+    match shape {
+        Shape::Struct(_, fields) | Shape::Loose(fields) => Some(fields),
+        _ => None,
+    }
+}
+
+/// The field `key` names: exact spelling first, then ASCII case-insensitively.
+fn field_for(fields: &'static [(&'static str, Shape)], key: &str) -> Option<(&'static str, Shape)> {
+    fields
+        .iter()
+        .find(|(name, _)| *name == key)
+        .or_else(|| fields.iter().find(|(name, _)| name.eq_ignore_ascii_case(key)))
+        .copied()
+}
+
+/// Stores `value` as member `name` (of shape `shape`) of `map`, merging repeats as Go does.
+fn put(map: &mut Map<String, Value>, name: &str, shape: Shape, value: Value) {
+    if let (Some(Value::Object(old)), Value::Object(new)) = (map.get_mut(name), &value) {
+        if let Some(fields) = struct_fields(shape) {
+            let Value::Object(new) = value else { unreachable!() };
+            for (key, v) in new {
+                let sub = field_for(fields, &key).map_or(Shape::Any, |(_, s)| s);
+                put(old, &key, sub, v);
+            }
+            return;
+        }
+        if matches!(shape, Shape::Map) {
+            old.extend(new.clone());
+            return;
+        }
+    }
+    map.insert(name.to_owned(), value);
+}
+
+impl<'de> DeserializeSeed<'de> for Folded {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Shape::Struct(..) | Shape::Loose(_) | Shape::List(..) => d.deserialize_any(self),
+            _ => Value::deserialize(d),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Folded {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let item = match self.0 {
+            Shape::List(_, item) => *item,
+            _ => Shape::Any,
+        };
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Folded(item))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let fields = struct_fields(self.0).unwrap_or(&[]);
+        let mut out = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            match field_for(fields, &key) {
+                Some((name, shape)) => {
+                    let v = access.next_value_seed(Folded(shape))?;
+                    put(&mut out, name, shape, v);
+                }
+                None => {
+                    access.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
 
 /// Checks `v` against `shape`; `path` is the JSON path so far, `field` whether its
 /// last step is a struct field (Go words the two cases differently).
@@ -658,7 +798,7 @@ fn check_shape(v: &Value, shape: Shape, path: &str, field: bool) -> Result<(), S
         Shape::Strings => (v.is_array(), "[]string"),
         Shape::Struct(name, _) => (v.is_object(), name),
         Shape::List(name, _) => (v.is_array(), name),
-        Shape::Any => (true, ""),
+        Shape::Loose(_) | Shape::Any => return Ok(()),
     };
     if !ok {
         let what = match v {
@@ -697,9 +837,9 @@ pub fn decode_body(bytes: &[u8]) -> Result<RecipeBody, InputError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(InputError::new(BODY, "EOF"));
     }
-    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<FoldedBody>();
     let value = match stream.next() {
-        Some(Ok(v)) => v,
+        Some(Ok(FoldedBody(v))) => v,
         Some(Err(e)) => return Err(InputError::new(BODY, syntax_text(bytes, &e))),
         None => return Err(InputError::new(BODY, "EOF")),
     };
@@ -899,5 +1039,45 @@ mod tests {
         let body = decode_body(b"{\"componentRefs\":[{\"name\":\"a\",\"unknown\":1,\"overrides\":null}], \"x\": 2}\n")
             .unwrap();
         assert_eq!(body.component_refs[0].name, "a");
+    }
+
+    #[test]
+    fn body_member_names_fold_case_like_go() {
+        let body = decode_body(
+            br#"{"KIND":"RecipeResult","ComponentRefs":[{"NAME":"gpu-operator","Version":"v1","OVERRIDES":{"Keep":1}}],
+                "deploymentorder":["gpu-operator"],"Criteria":{"Service":"eks","NODES":3},
+                "Validation":{"Readiness":{"Checks":["a"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(body.kind, "RecipeResult");
+        assert_eq!(body.component_refs[0].name, "gpu-operator");
+        assert_eq!(body.component_refs[0].version, "v1");
+        // Map keys inside `overrides` are data, not field names: kept as sent.
+        assert_eq!(body.component_refs[0].overrides.get("Keep"), Some(&serde_json::json!(1)));
+        assert_eq!(body.deployment_order, ["gpu-operator"]);
+        let criteria = body.criteria.unwrap();
+        assert_eq!((criteria.service.as_str(), criteria.nodes), ("eks", 3));
+        assert_eq!(body.validation.unwrap().readiness.unwrap().checks, ["a"]);
+    }
+
+    #[test]
+    fn repeated_body_members_follow_document_order() {
+        // The later of two spellings of one field wins, whichever spelling it is.
+        assert_eq!(decode_body(br#"{"kind":"a","KIND":"b"}"#).unwrap().kind, "b");
+        assert_eq!(decode_body(br#"{"KIND":"b","kind":"a"}"#).unwrap().kind, "a");
+        // A repeated object merges into the first; a repeated list replaces it.
+        let body = decode_body(
+            br#"{"metadata":{"version":"v1"},"Metadata":{"appliedOverlays":["base"]},
+                "deploymentOrder":["a","b"],"deploymentOrder":["c"]}"#,
+        )
+        .unwrap();
+        assert_eq!(body.metadata.version, "v1");
+        assert_eq!(body.metadata.applied_overlays, ["base"]);
+        assert_eq!(body.deployment_order, ["c"]);
+        // Type errors name the field by its own spelling.
+        assert_eq!(
+            decode_body(br#"{"Kind": 5}"#).unwrap_err().error.unwrap(),
+            "json: cannot unmarshal number into Go struct field RecipeResult.kind of type string"
+        );
     }
 }
