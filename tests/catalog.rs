@@ -248,6 +248,12 @@ async fn amazon_linux_uses_the_ami_driver() {
     assert_eq!(value(q, "components.gpu-operator.values.toolkit.enabled").await, false);
     assert_eq!(value(q, "components.gpu-operator.values.gdrcopy.enabled").await, false);
     assert_eq!(value(q, "components.nvidia-dra-driver-gpu.values.nvidiaDriverRoot").await, "/");
+    // The Ubuntu host tuning of the H100 layer is off, and nothing waits for it.
+    assert_eq!(component(&r, "skyhook-customizations").unwrap()["overrides"]["enabled"], false);
+    assert_eq!(
+        component(&r, "gpu-operator").unwrap()["dependencyRefs"],
+        json!(["cert-manager", "kube-prometheus-stack"])
+    );
     // The accelerator layer still applies underneath.
     assert_eq!(value(q, "components.gpu-operator.values.cdi.enabled").await, true);
     // Ubuntu nodes on the same service get the operator's driver.
@@ -277,6 +283,28 @@ async fn cos_uses_the_gke_installed_driver() {
             .unwrap()
             .contains(&json!("components/gpu-operator/manifests/gke-resource-quota.yaml"))
     );
+}
+
+#[tokio::test]
+async fn gke_ubuntu_shares_the_gke_driver_setup_without_cos_tuning() {
+    let q = "service=gke&accelerator=h100&intent=inference&os=ubuntu";
+    let r = recipe(q).await;
+    assert_eq!(overlays(&r), ["base", "gke-ubuntu", "gke-ubuntu-inference"]);
+    assert_eq!(constraint(&r, "OS.release.ID"), Some("ubuntu"));
+    assert_eq!(value(q, "components.gpu-operator.values.driver.enabled").await, false);
+    assert_eq!(value(q, "components.gpu-operator.values.toolkit.installDir").await, "/home/kubernetes/bin/nvidia");
+    assert_eq!(
+        value(q, "components.nvidia-dra-driver-gpu.values.nvidiaDriverRoot").await,
+        "/home/kubernetes/bin/nvidia"
+    );
+    assert!(component(&r, "kgateway").is_some());
+    // COS keeps its writable-/etc workaround for Skyhook; Ubuntu needs none.
+    let cos = "service=gke&accelerator=h100&intent=inference&os=cos";
+    assert_eq!(
+        value(cos, "components.skyhook-operator.values.controllerManager.manager.env.copyDirRoot").await,
+        "/etc/skyhook"
+    );
+    assert!(component(&r, "skyhook-operator").unwrap().get("overrides").is_none());
 }
 
 #[tokio::test]
