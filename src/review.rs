@@ -42,8 +42,11 @@ pub fn check_catalog(catalog: &Catalog) -> Report {
 /// carry merged component values (catalogs do; exports only have overrides).
 struct Side {
     recipes: BTreeMap<String, Value>,
-    values: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    values: BTreeMap<String, ComponentValues>,
 }
+
+/// Merged values of each component of one recipe, by component name.
+type ComponentValues = BTreeMap<String, Map<String, Value>>;
 
 fn load_side(dir: &Path) -> Result<Side, String> {
     if dir.join("registry.yaml").is_file() {
@@ -165,11 +168,7 @@ fn component_label(c: &Value) -> String {
 }
 
 /// The changes of one combination, in a stable order.
-fn recipe_changes(
-    old: &Value,
-    new: &Value,
-    values: Option<(&BTreeMap<String, Map<String, Value>>, &BTreeMap<String, Map<String, Value>>)>,
-) -> Vec<String> {
+fn recipe_changes(old: &Value, new: &Value, values: Option<(&ComponentValues, &ComponentValues)>) -> Vec<String> {
     let mut out = Vec::new();
     let overlays = |d: &Value| strings(d.pointer("/metadata/appliedOverlays")).join(",");
     if overlays(old) != overlays(new) {

@@ -322,7 +322,7 @@ fn only_keys(file: &str, path: &str, value: &Value, allowed: &[&str]) -> Result<
     Ok(())
 }
 
-fn list_items<'v>(value: Option<&'v Value>) -> &'v [Value] {
+fn list_items(value: Option<&Value>) -> &[Value] {
     match value {
         Some(Value::Array(items)) => items,
         _ => &[],

@@ -184,6 +184,9 @@ fn last_listing<'c>(catalog: &'c Catalog, applied: &[String], component: &str) -
     found
 }
 
+/// What makes two findings the same: kind, file, field and message.
+type FindingId = (Kind, String, Option<String>, String);
+
 /// Per-combination outcome, gathered in parallel.
 struct Outcome {
     key: CriteriaKey,
@@ -251,7 +254,7 @@ pub fn check(catalog: &Catalog, manifests: Option<ManifestCheck<'_>>) -> Report 
     static_findings(catalog, &mut findings);
     // The same finding from many combinations is reported once, with a count and the
     // first combination (in matrix order) that shows it.
-    let mut seen: BTreeMap<(Kind, String, Option<String>, String), (usize, CriteriaKey)> = BTreeMap::new();
+    let mut seen: BTreeMap<FindingId, (usize, CriteriaKey)> = BTreeMap::new();
     let mut order = Vec::new();
     let mut applied_sets = BTreeSet::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
