@@ -447,15 +447,16 @@ pub fn main() -> ExitCode {
         Some(Command::Query(args)) => print_query(args),
         Some(Command::Export(args)) => export(args),
         Some(Command::Bundle(args)) => crate::bundle::cli::run(args),
-        Some(Command::Check(args)) => load_catalog(&args).and_then(|c| check_catalog(&c)).map(|report| {
-            let warnings: Vec<String> = report.warnings.iter().map(|w| format!("warning: {}\n", w.error)).collect();
-            print!("{}", warnings.concat());
-            println!(
-                "catalog ok: {} combinations, {} distinct recipes, {} warnings",
-                report.combinations,
-                report.distinct_recipes,
-                report.warnings.len()
-            );
+        Some(Command::Check(args)) => load_catalog(&args).and_then(|catalog| {
+            let report = crate::review::check_catalog(&catalog);
+            for warning in &report.warnings {
+                println!("warning: {}", warning.error);
+            }
+            let (combinations, recipes, warnings) =
+                (report.combinations, report.distinct_recipes, report.warnings.len());
+            report.into_result().map_err(|errors| format!("catalog checks failed:\n{errors}"))?;
+            println!("catalog ok: {combinations} combinations, {recipes} distinct recipes, {warnings} warnings");
+            Ok(())
         }),
         Some(Command::Diff(args)) => match crate::review::diff_dirs(&args.from, &args.to) {
             Ok(text) => {

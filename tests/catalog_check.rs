@@ -490,3 +490,44 @@ fn diff_of_two_exports_and_exit_codes() {
         aicrd(&["diff".as_ref(), "--from".as_ref(), from.as_os_str(), "--to".as_ref(), "/nonexistent".as_ref()]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn aicrd_check_and_serve_refuse_a_broken_catalog_alike() {
+    let good = catalog_dir(&[]);
+    let (code, text) = aicrd(&["check".as_ref(), "--recipes".as_ref(), good.as_os_str()]);
+    assert_eq!((code, text.as_str()), (0, "catalog ok: 2646 combinations, 2 distinct recipes, 0 warnings\n"));
+
+    let eks = EKS.replace("dependencyRefs: [alpha]", "dependencyRefs: [alpha, delta]");
+    let broken = catalog_dir(&[("overlays/eks.yaml", &eks)]);
+    let expected =
+        "overlays/eks.yaml: spec.componentRefs[0].dependencyRefs[1]: component \"beta\" depends on \"delta\"";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aicrd"))
+        .args(["check".as_ref(), "--recipes".as_ref(), broken.as_os_str()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{out:?}");
+
+    // serve fails before it binds; a server that started anyway is stopped, and fails the test.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aicrd"))
+        .args(["serve".as_ref(), "--recipes".as_ref(), broken.as_os_str(), "--bind".as_ref(), "127.0.0.1".as_ref()])
+        .args(["--port", "0", "--log-format", "text"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "serve must refuse the catalog");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{out:?}");
+}
