@@ -6,6 +6,7 @@
 //! under `checks/` are ignored, `registry.yaml` is the component registry, and every
 //! other `.yaml` whose `kind` is empty or `RecipeMetadata` is a recipe document:
 //! `overlays/base.yaml` is the base, the rest are overlays keyed by `metadata.name`.
+//! Files directly under `mixins/` are `RecipeMixin` documents, decoded strictly.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
