@@ -44,9 +44,27 @@ fn main() {
 
     let catalog = recipe::catalog::Catalog::load(Path::new(&dir))
         .unwrap_or_else(|e| panic!("recipe catalog {}: {e}", dir.display()));
+    // Catalog checks (manifest templates are checked by `aicrd check` and the
+    // `catalog_check` test: the template engine is not part of this module tree).
+    let report = recipe::check::check(&catalog, None);
+    for warning in &report.warnings {
+        println!("cargo::warning=recipe catalog: {}", warning.error);
+    }
+    if !report.errors.is_empty() {
+        let lines: Vec<String> = report.errors.iter().map(|f| format!("  {}", f.error)).collect();
+        panic!("recipe catalog {} fails its checks:\n{}", dir.display(), lines.join("\n"));
+    }
     let compiled = recipe::compile::compile(&catalog, &version)
         .unwrap_or_else(|e| panic!("recipe catalog {}: {e}", dir.display()));
     recipe::compile::write_table(&compiled, &out).expect("write the recipe table into OUT_DIR");
     recipe::compile::write_catalog_files(&dir, &out).expect("write the catalog file list into OUT_DIR");
-    println!("cargo::warning=recipe table: {}", compiled.stats);
+    let summary = format!(
+        "recipe table: {}; {} overlays, {} mixins, {} check warnings",
+        compiled.stats,
+        catalog.overlays.len(),
+        catalog.mixins.len(),
+        report.warnings.len()
+    );
+    std::fs::write(out.join("catalog-summary.txt"), format!("{summary}\n")).expect("write the summary into OUT_DIR");
+    println!("cargo::warning={summary}");
 }

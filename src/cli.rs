@@ -42,6 +42,21 @@ enum Command {
     Export(ExportArgs),
     /// Generate a deployment bundle from a recipe file.
     Bundle(crate::bundle::cli::BundleArgs),
+    /// Run the catalog checks (the build-time ones plus manifest templates).
+    Check(CatalogArgs),
+    /// Show per combination what changed between two catalogs or two exports
+    /// (exit 0: no differences, 1: differences, 2: trouble).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct DiffArgs {
+    /// Old catalog directory (with registry.yaml) or `aicrd export` directory.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// New catalog directory or export directory.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
 }
 
 /// Which catalog to use.
@@ -254,14 +269,30 @@ pub fn load_table(args: &CatalogArgs) -> Result<(Catalog, RecipeTable), String> 
     let catalog = load_catalog(args)?;
     let table = match &args.recipes {
         Some(dir) => {
+            check_catalog(&catalog).map_err(|e| format!("recipe catalog {}: {e}", dir.display()))?;
             let (table, stats) = RecipeTable::compile(&catalog, VERSION)
                 .map_err(|e| format!("recipe catalog {}: {e}", dir.display()))?;
-            tracing::info!(dir = %dir.display(), %stats, "compiled recipe catalog");
+            tracing::info!(
+                dir = %dir.display(),
+                %stats,
+                overlays = catalog.overlays.len(),
+                mixins = catalog.mixins.len(),
+                "compiled recipe catalog"
+            );
             table
         }
         None => RecipeTable::embedded(),
     };
     Ok((catalog, table))
+}
+
+/// Runs the catalog checks: warnings are logged, errors (one per line) are returned.
+pub fn check_catalog(catalog: &Catalog) -> Result<crate::recipe::check::Report, String> {
+    let report = crate::review::check_catalog(catalog);
+    for warning in &report.warnings {
+        tracing::warn!(file = %warning.error.file, "catalog check: {}", warning.error);
+    }
+    report.into_result().map_err(|errors| format!("catalog checks failed:\n{errors}"))
 }
 
 /// Files of an export: `(relative path, bytes)`, recipes by canonical key plus `index.tsv`
@@ -416,6 +447,27 @@ pub fn main() -> ExitCode {
         Some(Command::Query(args)) => print_query(args),
         Some(Command::Export(args)) => export(args),
         Some(Command::Bundle(args)) => crate::bundle::cli::run(args),
+        Some(Command::Check(args)) => load_catalog(&args).and_then(|catalog| {
+            let report = crate::review::check_catalog(&catalog);
+            for warning in &report.warnings {
+                println!("warning: {}", warning.error);
+            }
+            let (combinations, recipes, warnings) =
+                (report.combinations, report.distinct_recipes, report.warnings.len());
+            report.into_result().map_err(|errors| format!("catalog checks failed:\n{errors}"))?;
+            println!("catalog ok: {combinations} combinations, {recipes} distinct recipes, {warnings} warnings");
+            Ok(())
+        }),
+        Some(Command::Diff(args)) => match crate::review::diff_dirs(&args.from, &args.to) {
+            Ok(text) => {
+                print!("{text}");
+                return if text.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+            }
+            Err(message) => {
+                eprintln!("aicrd: {message}");
+                return ExitCode::from(2);
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //!   ids and error envelopes; [`error`] is the one error type at the boundary.
 //! - [`bundle`] turns a recipe into a deployable bundle (values, manifests, scripts,
 //!   zip) — the one dynamic renderer.
+//! - [`review`] holds the catalog checks with manifest templates and `aicrd diff`.
 //! - [`routes`] holds one module per endpoint; [`server`] the state, router and
 //!   serve loop; [`cli`] the command line.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod recipe;
+pub mod review;
 pub mod routes;
 pub mod server;
 pub mod table;

@@ -6,6 +6,7 @@
 //! under `checks/` are ignored, `registry.yaml` is the component registry, and every
 //! other `.yaml` whose `kind` is empty or `RecipeMetadata` is a recipe document:
 //! `overlays/base.yaml` is the base, the rest are overlays keyed by `metadata.name`.
+//! Files directly under `mixins/` are `RecipeMixin` documents, decoded strictly.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -108,6 +109,10 @@ pub struct ComponentRef {
     /// Components that must be deployed first.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub dependency_refs: Vec<String>,
+    /// Catalog-relative manifests applied before the component's chart (later versions;
+    /// additive, omitted when empty).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub pre_manifest_files: Vec<String>,
     /// Catalog-relative manifest templates deployed with the component.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub manifest_files: Vec<String>,
@@ -123,7 +128,32 @@ pub struct ComponentRef {
     /// Health-check assertions.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
     pub health_check_asserts: String,
+    /// Skip the component's health check (later versions; sticky once true).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "is_false")]
+    pub health_check_skip: bool,
 }
+
+/// The keys a `ComponentRef` may have (strict mixin decoding).
+const COMPONENT_FIELDS: &[&str] = &[
+    "name",
+    "namespace",
+    "chart",
+    "type",
+    "source",
+    "version",
+    "tag",
+    "valuesFile",
+    "overrides",
+    "patches",
+    "dependencyRefs",
+    "preManifestFiles",
+    "manifestFiles",
+    "path",
+    "cleanup",
+    "expectedResources",
+    "healthCheckAsserts",
+    "healthCheckSkip",
+];
 
 /// Which nodes a validation phase runs on.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -249,6 +279,108 @@ pub struct RecipeSpec {
     pub component_refs: Vec<ComponentRef>,
     /// Validation phases.
     pub validation: Option<Validation>,
+    /// Mixins to compose after the chains (later versions); accumulated along chains.
+    #[serde(deserialize_with = "nullable")]
+    pub mixins: Vec<String>,
+}
+
+/// `kind` of mixin documents (`mixins/*.yaml`).
+pub const MIXIN_KIND: &str = "RecipeMixin";
+
+/// A reusable fragment (`mixins/<file>.yaml`, kind `RecipeMixin`): constraints and
+/// components that overlays pull in by name through `spec.mixins`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mixin {
+    /// `metadata.name`.
+    pub name: String,
+    /// Catalog-relative path of its file.
+    pub file: String,
+    /// Constraints it adds (a name already present is a conflict).
+    pub constraints: Vec<Constraint>,
+    /// Components it adds or extends.
+    pub component_refs: Vec<ComponentRef>,
+}
+
+/// Rejects keys of `map` (at `path`) that are not in `allowed`.
+fn only_keys(file: &str, path: &str, value: &Value, allowed: &[&str]) -> Result<(), CatalogError> {
+    let Value::Object(map) = value else {
+        if value.is_null() {
+            return Ok(());
+        }
+        let field = if path.is_empty() { None } else { Some(path.to_string()) };
+        return Err(CatalogError::new(file, field, "must be a mapping"));
+    };
+    for key in map.keys() {
+        if !allowed.contains(&key.as_str()) {
+            let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            return Err(CatalogError::new(
+                file,
+                Some(field),
+                format!("unknown field {key:?} in a {MIXIN_KIND} (allowed: {})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn list_items(value: Option<&Value>) -> &[Value] {
+    match value {
+        Some(Value::Array(items)) => items,
+        _ => &[],
+    }
+}
+
+/// Decodes a mixin strictly: every key must be known, the kind and apiVersion exact.
+pub fn parse_mixin(file: &str, text: &str) -> Result<Mixin, CatalogError> {
+    let doc: Value =
+        parse_yaml::<Option<Value>>(text).map_err(|e| CatalogError::new(file, None, e))?.unwrap_or(Value::Null);
+    only_keys(file, "", &doc, &["kind", "apiVersion", "metadata", "spec"])?;
+    let text_at = |key: &str| doc.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = text_at("kind");
+    if kind != MIXIN_KIND {
+        return Err(CatalogError::new(
+            file,
+            Some("kind".into()),
+            format!("files under mixins/ must be kind {MIXIN_KIND}, found {kind:?}"),
+        ));
+    }
+    let api = text_at("apiVersion");
+    if api != API_VERSION {
+        return Err(CatalogError::new(
+            file,
+            Some("apiVersion".into()),
+            format!("expected {API_VERSION:?}, found {api:?}"),
+        ));
+    }
+    let metadata = doc.get("metadata").cloned().unwrap_or(Value::Null);
+    only_keys(file, "metadata", &metadata, &["name"])?;
+    let name = metadata.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    if name.is_empty() {
+        return Err(CatalogError::new(file, Some("metadata.name".into()), "mixin has no name"));
+    }
+    let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+    only_keys(file, "spec", &spec, &["constraints", "componentRefs"])?;
+    for (i, c) in list_items(spec.get("constraints")).iter().enumerate() {
+        only_keys(file, &format!("spec.constraints[{i}]"), c, &["name", "value", "severity", "remediation", "unit"])?;
+    }
+    for (i, c) in list_items(spec.get("componentRefs")).iter().enumerate() {
+        let path = format!("spec.componentRefs[{i}]");
+        only_keys(file, &path, c, COMPONENT_FIELDS)?;
+        for (j, r) in list_items(c.get("expectedResources")).iter().enumerate() {
+            only_keys(file, &format!("{path}.expectedResources[{j}]"), r, &["kind", "name", "namespace"])?;
+        }
+    }
+    let decode = |key: &str| -> Result<Value, CatalogError> { Ok(spec.get(key).cloned().unwrap_or(Value::Null)) };
+    let constraints: Option<Vec<Constraint>> = serde_json::from_value(decode("constraints")?)
+        .map_err(|e| CatalogError::new(file, Some("spec.constraints".into()), e.to_string()))?;
+    let component_refs: Option<Vec<ComponentRef>> = serde_json::from_value(decode("componentRefs")?)
+        .map_err(|e| CatalogError::new(file, Some("spec.componentRefs".into()), e.to_string()))?;
+    Ok(Mixin {
+        name,
+        file: file.to_string(),
+        constraints: constraints.unwrap_or_default(),
+        component_refs: component_refs.unwrap_or_default(),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -409,10 +541,50 @@ pub struct DeclaredCriteria {
     pub os: Vec<String>,
 }
 
+/// How a newer `dependencyRefs` list combines with the current one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum DependencyRefsMerge {
+    /// v0.11.1: a non-empty newer list replaces the current one.
+    #[default]
+    #[serde(rename = "replace")]
+    Replace,
+    /// Later versions: entries are appended, de-duplicated, order preserved.
+    #[serde(rename = "additive")]
+    Additive,
+}
+
+/// How newer `overrides` combine with the current ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum OverridesMerge {
+    /// v0.11.1: each top-level key replaces the current one whole.
+    #[default]
+    #[serde(rename = "shallow")]
+    Shallow,
+    /// Later versions: nested maps merge recursively.
+    #[serde(rename = "deep-merge")]
+    DeepMerge,
+}
+
+/// Engine behaviour a catalog opts into (registry `engine:`). Every default is the
+/// v0.11.1 behaviour, so a catalog without the block resolves as the reference does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EngineOptions {
+    /// `replace` (default) or `additive`.
+    #[serde(deserialize_with = "nullable")]
+    pub dependency_refs: DependencyRefsMerge,
+    /// `shallow` (default) or `deep-merge`.
+    #[serde(deserialize_with = "nullable")]
+    pub overrides: OverridesMerge,
+}
+
 /// The component registry (`registry.yaml`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Registry {
+    /// Engine behaviour the catalog opts into.
+    #[serde(deserialize_with = "nullable")]
+    pub engine: EngineOptions,
     /// Entries, in file order.
     #[serde(deserialize_with = "nullable")]
     pub components: Vec<RegistryComponent>,
@@ -464,6 +636,8 @@ pub struct Catalog {
     pub base: Overlay,
     /// Overlays by name.
     pub overlays: BTreeMap<String, Overlay>,
+    /// Mixins by name (`mixins/*.yaml`).
+    pub mixins: BTreeMap<String, Mixin>,
     /// Component registry.
     pub registry: Registry,
     /// Raw bytes of every file under `components/`, by catalog-relative path.
@@ -565,6 +739,18 @@ impl Catalog {
             let name = rel.rsplit('/').next().unwrap_or(&rel);
             let text =
                 std::str::from_utf8(&bytes).map_err(|_| CatalogError::new(rel.clone(), None, "not valid UTF-8"))?;
+            if rel.strip_prefix("mixins/").is_some_and(|r| !r.contains('/')) {
+                let mixin = parse_mixin(&rel, text)?;
+                if let Some(first) = catalog.mixins.get(&mixin.name) {
+                    return Err(CatalogError::new(
+                        rel,
+                        Some("metadata.name".into()),
+                        format!("duplicate mixin name {:?} (already defined in {})", mixin.name, first.file),
+                    ));
+                }
+                catalog.mixins.insert(mixin.name.clone(), mixin);
+                continue;
+            }
             if name == "registry.yaml" || name == "data-v1.yaml" {
                 if rel == "registry.yaml" {
                     registry = Some(parse_yaml(text).map_err(|e| CatalogError::new(rel.clone(), None, e))?);
@@ -602,30 +788,52 @@ impl Catalog {
             if overlay.name != "base" {
                 self.chain(&overlay.name)?;
             }
-            for (i, component) in overlay.spec.component_refs.iter().enumerate() {
-                let field = |f: &str| Some(format!("spec.componentRefs[{i}].{f}"));
-                if component.name.is_empty() {
-                    return Err(CatalogError::new(&overlay.file, field("name"), "component has no name"));
-                }
-                if self.registry.get(&component.name).is_none() {
+            for (i, mixin) in overlay.spec.mixins.iter().enumerate() {
+                if !self.mixins.contains_key(mixin) {
                     return Err(CatalogError::new(
                         &overlay.file,
-                        field("name"),
-                        format!("component {:?} is not in registry.yaml", component.name),
+                        Some(format!("spec.mixins[{i}]")),
+                        format!("mixin {mixin:?} not found in recipes/mixins/"),
                     ));
                 }
-                if !component.values_file.is_empty() && !self.files.contains_key(&component.values_file) {
-                    return Err(CatalogError::new(
-                        &overlay.file,
-                        field("valuesFile"),
-                        format!("values file {:?} does not exist", component.values_file),
-                    ));
-                }
-                for (j, manifest) in component.manifest_files.iter().enumerate() {
+            }
+            self.check_components(&overlay.file, &overlay.spec.component_refs)?;
+        }
+        for mixin in self.mixins.values() {
+            self.check_components(&mixin.file, &mixin.component_refs)?;
+        }
+        Ok(())
+    }
+
+    /// Every component is named and in the registry, every file it names exists.
+    fn check_components(&self, file: &str, components: &[ComponentRef]) -> Result<(), CatalogError> {
+        for (i, component) in components.iter().enumerate() {
+            let field = |f: &str| Some(format!("spec.componentRefs[{i}].{f}"));
+            if component.name.is_empty() {
+                return Err(CatalogError::new(file, field("name"), "component has no name"));
+            }
+            if self.registry.get(&component.name).is_none() {
+                return Err(CatalogError::new(
+                    file,
+                    field("name"),
+                    format!("component {:?} is not in registry.yaml", component.name),
+                ));
+            }
+            if !component.values_file.is_empty() && !self.files.contains_key(&component.values_file) {
+                return Err(CatalogError::new(
+                    file,
+                    field("valuesFile"),
+                    format!("values file {:?} does not exist", component.values_file),
+                ));
+            }
+            for (key, list) in
+                [("preManifestFiles", &component.pre_manifest_files), ("manifestFiles", &component.manifest_files)]
+            {
+                for (j, manifest) in list.iter().enumerate() {
                     if !self.files.contains_key(manifest) {
                         return Err(CatalogError::new(
-                            &overlay.file,
-                            field(&format!("manifestFiles[{j}]")),
+                            file,
+                            field(&format!("{key}[{j}]")),
                             format!("manifest file {manifest:?} does not exist"),
                         ));
                     }

@@ -140,11 +140,9 @@ struct Rendered {
 pub fn render(catalog: &Catalog, key: &CriteriaKey, version: &str) -> Result<(Vec<String>, Vec<u8>), CompileError> {
     let criteria = Criteria { key: *key, nodes: 0 };
     let resolved = super::resolve::resolve(catalog, &criteria).map_err(|e| {
-        let message = match &e {
-            super::resolve::ResolveError::UnknownDependency { file, .. } => {
-                format!("{file}: spec.componentRefs: {e}")
-            }
-            _ => e.to_string(),
+        let message = match e.location() {
+            Some((file, field)) => format!("{file}: {field}: {e}"),
+            None => e.to_string(),
         };
         CompileError::Resolve { key: key.canonical(), message }
     })?;

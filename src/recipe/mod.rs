@@ -6,6 +6,7 @@
 //! the embedded catalog into the binary.
 
 pub mod catalog;
+pub mod check;
 pub mod compile;
 pub mod criteria;
 pub mod hydrate;

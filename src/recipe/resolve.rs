@@ -2,7 +2,10 @@
 //! (recipe-engine spec §3–§5). A pure function of (catalog, criteria); nothing here
 //! mutates the catalog, so answers never depend on earlier requests (spec §9).
 
-use super::catalog::{Catalog, ComponentRef, Constraint, Overlay, OverlayCriteria, Validation};
+use super::catalog::{
+    Catalog, ComponentRef, Constraint, DependencyRefsMerge, EngineOptions, Overlay, OverlayCriteria, OverridesMerge,
+    Validation,
+};
 use super::criteria::{Criteria, CriteriaKey};
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -47,10 +50,68 @@ pub enum ResolveError {
     Cycle {
         /// The cycle, first name repeated at the end.
         cycle: Vec<String>,
+        /// Overlay or mixin file that last set the first component's dependencyRefs.
+        file: String,
+    },
+    /// An overlay names a mixin the catalog does not have.
+    #[error("[NOT_FOUND] mixin {mixin:?} not found in recipes/mixins/")]
+    MissingMixin {
+        /// The mixin name.
+        mixin: String,
+        /// Overlay file that lists it.
+        file: String,
+    },
+    /// A mixin constraint whose name is already set.
+    #[error("mixin {mixin:?} constraint {constraint:?} conflicts with inheritance chain or another mixin")]
+    MixinConstraintConflict {
+        /// The mixin.
+        mixin: String,
+        /// The constraint name.
+        constraint: String,
+        /// The mixin's file.
+        file: String,
+    },
+    /// A mixin component that redefines identity or sourcing of an existing component.
+    #[error(
+        "mixin {mixin:?} componentRef {component:?} conflicts with inheritance chain or another mixin: it sets {field}, \
+         but a mixin may only add namespace, manifestFiles or preManifestFiles to an existing component"
+    )]
+    MixinComponentConflict {
+        /// The mixin.
+        mixin: String,
+        /// The component name.
+        component: String,
+        /// The first field it sets that it may not.
+        field: &'static str,
+        /// The mixin's file.
+        file: String,
     },
     /// A broken `spec.base` link.
     #[error("failed to resolve inheritance chain: {0}")]
     Chain(String),
+}
+
+impl ResolveError {
+    /// The catalog file and field to blame, where one is known.
+    pub fn location(&self) -> Option<(&str, String)> {
+        match self {
+            ResolveError::UnknownDependency { file, component, .. } => {
+                Some((file, format!("spec.componentRefs[name={component}].dependencyRefs")))
+            }
+            ResolveError::Cycle { file, cycle } => Some((
+                file,
+                format!("spec.componentRefs[name={}].dependencyRefs", cycle.first().map_or("", String::as_str)),
+            )),
+            ResolveError::MissingMixin { file, .. } => Some((file, "spec.mixins".into())),
+            ResolveError::MixinConstraintConflict { file, constraint, .. } => {
+                Some((file, format!("spec.constraints[name={constraint}]")))
+            }
+            ResolveError::MixinComponentConflict { file, component, field, .. } => {
+                Some((file, format!("spec.componentRefs[name={component}].{field}")))
+            }
+            ResolveError::Chain(_) => None,
+        }
+    }
 }
 
 fn field_matches(overlay: &str, query: &str) -> bool {
@@ -71,14 +132,10 @@ fn specificity(criteria: &OverlayCriteria) -> usize {
     strings + usize::from(criteria.nodes != 0)
 }
 
-/// The overlays to apply for `query`, in application order, `base` excluded.
-///
-/// Matched overlays that are ancestors of another matched overlay are dropped (their
-/// content arrives through the descendant's chain); the rest are ordered by
-/// (specificity, name) and each one's chain is applied root first, skipping overlays
-/// already applied. For the linear chains of the v0.11.1 catalog this is exactly the
-/// Go server's order; where Go would tie randomly we are deterministic.
-pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&'c Overlay>, ResolveError> {
+/// The candidate overlays for `query`: every matched overlay that is not an ancestor
+/// of another matched one, with its specificity and chain (root first), sorted by
+/// (specificity, name).
+pub fn candidates<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<Candidate<'c>>, ResolveError> {
     let matched: Vec<&Overlay> =
         catalog.overlays.values().filter(|o| o.spec.criteria.as_ref().is_some_and(|c| matches(c, query))).collect();
     let mut chains = Vec::with_capacity(matched.len());
@@ -88,16 +145,42 @@ pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&
     }
     let ancestors: BTreeSet<&str> =
         chains.iter().flat_map(|chain| chain[..chain.len() - 1].iter().map(|o| o.name.as_str())).collect();
-    let mut leaves: Vec<(usize, &str, &Vec<&Overlay>)> = matched
+    let mut leaves: Vec<Candidate<'c>> = matched
         .iter()
-        .zip(&chains)
+        .zip(chains)
         .filter(|(o, _)| !ancestors.contains(o.name.as_str()))
-        .map(|(o, chain)| (specificity(o.spec.criteria.as_ref().expect("matched")), o.name.as_str(), chain))
+        .map(|(o, chain)| Candidate {
+            specificity: specificity(o.spec.criteria.as_ref().expect("matched")),
+            overlay: o,
+            chain,
+        })
         .collect();
-    leaves.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    leaves.sort_by(|a, b| (a.specificity, &a.overlay.name).cmp(&(b.specificity, &b.overlay.name)));
+    Ok(leaves)
+}
+
+/// A maximal matched overlay (see [`candidates`]).
+#[derive(Clone, Debug)]
+pub struct Candidate<'c> {
+    /// How many criteria fields it names.
+    pub specificity: usize,
+    /// The overlay.
+    pub overlay: &'c Overlay,
+    /// Its inheritance chain, root first, the overlay last.
+    pub chain: Vec<&'c Overlay>,
+}
+
+/// The overlays to apply for `query`, in application order, `base` excluded.
+///
+/// Matched overlays that are ancestors of another matched overlay are dropped (their
+/// content arrives through the descendant's chain); the rest are ordered by
+/// (specificity, name) and each one's chain is applied root first, skipping overlays
+/// already applied. For the linear chains of the v0.11.1 catalog this is exactly the
+/// Go server's order; where Go would tie randomly we are deterministic.
+pub fn overlay_order<'c>(catalog: &'c Catalog, query: &Criteria) -> Result<Vec<&'c Overlay>, ResolveError> {
     let mut order: Vec<&Overlay> = Vec::new();
-    for (_, _, chain) in leaves {
-        for overlay in chain {
+    for candidate in candidates(catalog, query)? {
+        for overlay in candidate.chain {
             if !order.iter().any(|o| o.name == overlay.name) {
                 order.push(overlay);
             }
@@ -122,8 +205,15 @@ fn replace_if_set(mine: &mut String, theirs: &str) {
     }
 }
 
-/// Merges a newer definition of a component into the current one (spec §4.2).
+/// Merges a newer definition of a component into the current one (spec §4.2), with
+/// the v0.11.1 rules.
 pub fn merge_component(current: &mut ComponentRef, newer: &ComponentRef) {
+    merge_component_with(current, newer, EngineOptions::default());
+}
+
+/// Merges a newer definition of a component into the current one, with the rules the
+/// catalog opts into for `overrides` and `dependencyRefs` (spec §4.2, §10).
+pub fn merge_component_with(current: &mut ComponentRef, newer: &ComponentRef, options: EngineOptions) {
     replace_if_set(&mut current.namespace, &newer.namespace);
     replace_if_set(&mut current.chart, &newer.chart);
     replace_if_set(&mut current.kind, &newer.kind);
@@ -133,19 +223,41 @@ pub fn merge_component(current: &mut ComponentRef, newer: &ComponentRef) {
     replace_if_set(&mut current.values_file, &newer.values_file);
     replace_if_set(&mut current.path, &newer.path);
     replace_if_set(&mut current.health_check_asserts, &newer.health_check_asserts);
-    // Overrides: top-level keys replace whole; nested maps are not merged.
-    for (key, value) in &newer.overrides {
-        current.overrides.insert(key.clone(), value.clone());
+    match options.overrides {
+        // Top-level keys replace whole; nested maps are not merged.
+        OverridesMerge::Shallow => {
+            for (key, value) in &newer.overrides {
+                current.overrides.insert(key.clone(), value.clone());
+            }
+        }
+        OverridesMerge::DeepMerge => super::values::deep_merge(&mut current.overrides, &newer.overrides),
     }
     if !newer.patches.is_empty() {
         current.patches.clone_from(&newer.patches);
     }
-    if !newer.dependency_refs.is_empty() {
-        current.dependency_refs.clone_from(&newer.dependency_refs);
+    match options.dependency_refs {
+        DependencyRefsMerge::Replace => {
+            if !newer.dependency_refs.is_empty() {
+                current.dependency_refs.clone_from(&newer.dependency_refs);
+            }
+        }
+        DependencyRefsMerge::Additive => {
+            for dep in &newer.dependency_refs {
+                if !current.dependency_refs.contains(dep) {
+                    current.dependency_refs.push(dep.clone());
+                }
+            }
+        }
     }
     let before: BTreeSet<String> = current.manifest_files.iter().cloned().collect();
     current.manifest_files.extend(newer.manifest_files.iter().filter(|m| !before.contains(*m)).cloned());
+    for m in &newer.pre_manifest_files {
+        if !current.pre_manifest_files.contains(m) {
+            current.pre_manifest_files.push(m.clone());
+        }
+    }
     current.cleanup |= newer.cleanup;
+    current.health_check_skip |= newer.health_check_skip;
     if !newer.expected_resources.is_empty() {
         current.expected_resources.clone_from(&newer.expected_resources);
     }
@@ -216,7 +328,7 @@ fn validate_dependencies(
                 let start = stack.iter().position(|n| *n == name).unwrap_or(0);
                 let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
                 cycle.push(name.to_string());
-                return Err(ResolveError::Cycle { cycle });
+                return Err(ResolveError::Cycle { cycle, file: String::new() });
             }
             Mark::New => {}
         }
@@ -231,7 +343,13 @@ fn validate_dependencies(
     }
     let mut marks = BTreeMap::new();
     for name in components.keys() {
-        visit(name, components, &mut marks, &mut Vec::new())?;
+        visit(name, components, &mut marks, &mut Vec::new()).map_err(|e| match e {
+            ResolveError::Cycle { cycle, .. } => {
+                let file = cycle.first().and_then(|c| origin.get(c)).cloned().unwrap_or_default();
+                ResolveError::Cycle { cycle, file }
+            }
+            other => other,
+        })?;
     }
     Ok(())
 }
@@ -260,37 +378,115 @@ pub fn deployment_order(components: &[ComponentRef]) -> Vec<String> {
     order
 }
 
+/// What a mixin may set on a component the chains already have, besides its name.
+fn mixin_forbidden_field(c: &ComponentRef) -> Option<&'static str> {
+    let texts = [
+        ("chart", &c.chart),
+        ("type", &c.kind),
+        ("source", &c.source),
+        ("version", &c.version),
+        ("tag", &c.tag),
+        ("valuesFile", &c.values_file),
+        ("path", &c.path),
+        ("healthCheckAsserts", &c.health_check_asserts),
+    ];
+    if let Some((field, _)) = texts.iter().find(|(_, v)| !v.is_empty()) {
+        return Some(field);
+    }
+    let lists = [
+        ("overrides", c.overrides.is_empty()),
+        ("patches", c.patches.is_empty()),
+        ("dependencyRefs", c.dependency_refs.is_empty()),
+        ("expectedResources", c.expected_resources.is_empty()),
+        ("cleanup", !c.cleanup),
+        ("healthCheckSkip", !c.health_check_skip),
+    ];
+    lists.iter().find(|(_, empty)| !empty).map(|(field, _)| *field)
+}
+
+/// Merges one recipe fragment's components, remembering which file last set each
+/// component's dependencies.
+fn merge_components(
+    components: &mut BTreeMap<String, ComponentRef>,
+    origin: &mut BTreeMap<String, String>,
+    refs: &[ComponentRef],
+    file: &str,
+    options: EngineOptions,
+) {
+    for c in refs {
+        if !c.dependency_refs.is_empty() || !components.contains_key(&c.name) {
+            origin.insert(c.name.clone(), file.to_string());
+        }
+        match components.get_mut(&c.name) {
+            Some(current) => merge_component_with(current, c, options),
+            None => {
+                components.insert(c.name.clone(), c.clone());
+            }
+        }
+    }
+}
+
 /// Resolves the recipe for `query`.
 pub fn resolve(catalog: &Catalog, query: &Criteria) -> Result<Resolved, ResolveError> {
     let order = overlay_order(catalog, query)?;
+    let options = catalog.registry.engine;
     let mut applied = vec!["base".to_string()];
     let mut constraints = Vec::new();
     let mut components: BTreeMap<String, ComponentRef> = BTreeMap::new();
     let mut origin: BTreeMap<String, String> = BTreeMap::new();
     let mut validation: Option<Validation> = None;
+    // Mixins named along the applied chains, first-seen order, with the listing file.
+    let mut mixins: Vec<(&str, &str)> = Vec::new();
 
     for overlay in std::iter::once(&catalog.base).chain(order.iter().copied()) {
         if overlay.name != "base" {
             applied.push(overlay.name.clone());
         }
         merge_constraints(&mut constraints, &overlay.spec.constraints);
-        for c in &overlay.spec.component_refs {
-            if !c.dependency_refs.is_empty() || !components.contains_key(&c.name) {
-                origin.insert(c.name.clone(), overlay.file.clone());
-            }
-            match components.get_mut(&c.name) {
-                Some(current) => merge_component(current, c),
-                None => {
-                    components.insert(c.name.clone(), c.clone());
-                }
-            }
-        }
+        merge_components(&mut components, &mut origin, &overlay.spec.component_refs, &overlay.file, options);
         if let Some(v) = &overlay.spec.validation {
             match &mut validation {
                 Some(current) => current.merge_from(v),
                 None => validation = Some(v.clone()),
             }
         }
+        for name in &overlay.spec.mixins {
+            if !mixins.iter().any(|(m, _)| m == name) {
+                mixins.push((name, &overlay.file));
+            }
+        }
+    }
+
+    // Mixins compose after every chain, in list order, with the normal merge rules;
+    // they may add but not redefine.
+    for (name, listed_in) in mixins {
+        let mixin = catalog
+            .mixins
+            .get(name)
+            .ok_or_else(|| ResolveError::MissingMixin { mixin: name.to_string(), file: listed_in.to_string() })?;
+        for c in &mixin.constraints {
+            if constraints.iter().any(|x| x.name == c.name) {
+                return Err(ResolveError::MixinConstraintConflict {
+                    mixin: name.to_string(),
+                    constraint: c.name.clone(),
+                    file: mixin.file.clone(),
+                });
+            }
+        }
+        merge_constraints(&mut constraints, &mixin.constraints);
+        for c in &mixin.component_refs {
+            if components.contains_key(&c.name)
+                && let Some(field) = mixin_forbidden_field(c)
+            {
+                return Err(ResolveError::MixinComponentConflict {
+                    mixin: name.to_string(),
+                    component: c.name.clone(),
+                    field,
+                    file: mixin.file.clone(),
+                });
+            }
+        }
+        merge_components(&mut components, &mut origin, &mixin.component_refs, &mixin.file, options);
     }
 
     validate_dependencies(&components, &origin)?;
