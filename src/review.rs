@@ -20,16 +20,7 @@ pub fn render_manifest(path: &str, bytes: &[u8], c: &ComponentRef, values: &Map<
     if template.is_static() {
         return Ok(());
     }
-    let chart = if c.chart.is_empty() { &c.name } else { &c.chart };
-    let version = match c.version.strip_prefix('v').unwrap_or(&c.version) {
-        "" => "0.1.0",
-        v => v,
-    };
-    let data = serde_json::json!({
-        "Values": { c.name.clone(): Value::Object(values.clone()) },
-        "Release": { "Namespace": c.namespace, "Service": "Helm" },
-        "Chart": { "Name": chart, "Version": version },
-    });
+    let data = crate::bundle::template_data(c, values.clone());
     template.render(&data, None).map(|_| ()).map_err(|e| e.to_string())
 }
 

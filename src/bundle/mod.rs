@@ -196,13 +196,6 @@ impl Component {
     pub fn chart_name(&self) -> &str {
         if self.spec.chart.is_empty() { &self.spec.name } else { &self.spec.chart }
     }
-    /// Version without one leading `v` (`0.1.0` when empty), for chart metadata.
-    pub fn chart_version(&self) -> String {
-        match self.spec.version.strip_prefix('v').unwrap_or(&self.spec.version) {
-            "" => "0.1.0".into(),
-            v => v.to_string(),
-        }
-    }
     /// Version without one leading `v` (may be empty), for Argo CD.
     pub fn bare_version(&self) -> &str {
         self.spec.version.strip_prefix('v').unwrap_or(&self.spec.version)
@@ -270,6 +263,21 @@ fn has_content(text: &str) -> bool {
 /// Rendered manifests and the values they were rendered from (handed back).
 type Rendered = (Vec<(String, Vec<u8>)>, Map<String, Value>);
 
+/// What a component's manifest templates see (spec §4.4): its values under
+/// `.Values.<name>`, `.Release` and `.Chart`.
+pub fn template_data(spec: &ComponentRef, values: Map<String, Value>) -> Value {
+    let chart = if spec.chart.is_empty() { &spec.name } else { &spec.chart };
+    let version = match spec.version.strip_prefix('v').unwrap_or(&spec.version) {
+        "" => "0.1.0",
+        v => v,
+    };
+    serde_json::json!({
+        "Values": { spec.name.clone(): Value::Object(values) },
+        "Release": { "Namespace": spec.namespace, "Service": "Helm" },
+        "Chart": { "Name": chart, "Version": version },
+    })
+}
+
 /// Renders a component's manifest templates (spec §4.4) against its final values.
 fn render_manifests(catalog: &Catalog, c: &Component, values: Map<String, Value>) -> Result<Rendered, BundleError> {
     let mut sources = Vec::with_capacity(c.spec.manifest_files.len());
@@ -284,11 +292,7 @@ fn render_manifests(catalog: &Catalog, c: &Component, values: Map<String, Value>
         sources.push((path.clone(), bytes));
     }
     sources.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut data = serde_json::json!({
-        "Values": { c.spec.name.clone(): Value::Object(values) },
-        "Release": { "Namespace": c.spec.namespace, "Service": "Helm" },
-        "Chart": { "Name": c.chart_name(), "Version": c.chart_version() },
-    });
+    let mut data = template_data(&c.spec, values);
     let mut out = Vec::new();
     for (path, bytes) in sources {
         let text = String::from_utf8_lossy(bytes);
