@@ -287,6 +287,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let rate = RateLimitState { limiter: state.limiter.clone(), rejects: state.metrics.rate_limit_rejects.clone() };
     let api = Router::new()
         .route("/", methods(get(routes::system::root), "GET, HEAD", false))
+        .route("/openapi.yaml", methods(get(routes::system::openapi), "GET, HEAD", false))
         .route(
             "/v1/recipe",
             with_deadline(
