@@ -410,14 +410,17 @@ def fetch(url, headers):
     req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 def check_nginx_cache(aicrd):
     upstream = aicrd.split("://", 1)[1].rstrip("/")
     with tempfile.TemporaryDirectory() as d:
+        # nginx started as root runs its workers as an unprivileged user: they must be
+        # able to reach the cache under the (0700) temporary directory.
+        os.chmod(d, 0o755)
         port = free_port()
         conf = nginx_config(d, listen=port, upstream=upstream)
         proc = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"], stderr=subprocess.PIPE)
