@@ -164,3 +164,46 @@ async fn criteria_enums_are_values_the_embedded_catalog_accepts() {
         assert!(codes.iter().any(|c| c == code), "{code}");
     }
 }
+
+/// The v0.11.1 contract's operations, parameters and request media types are all
+/// in ours (we add HEAD operations, `/openapi.yaml` and a few parameters).
+#[test]
+fn the_reference_contract_is_a_subset() {
+    let path = std::path::Path::new("../shared/reference/aicr-v0.11.1/openapi/server.yaml");
+    let reference: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ours = document();
+    let resolve = |doc: &Value, v: &Value| -> Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap().clone(),
+            None => v.clone(),
+        }
+    };
+    let mut operations = 0;
+    for (p, item) in reference["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| METHODS.contains(&m.as_str())) {
+            operations += 1;
+            let mine = &ours["paths"][p][method];
+            assert!(mine.is_object(), "{method} {p} is missing");
+            assert_eq!(mine["operationId"], op["operationId"], "{method} {p}");
+            let names = |doc: &Value, op: &Value| -> BTreeSet<(String, String)> {
+                op["parameters"]
+                    .as_array()
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|x| resolve(doc, x))
+                            .map(|x| (x["in"].as_str().unwrap().to_string(), x["name"].as_str().unwrap().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let missing: Vec<_> = names(&reference, op).difference(&names(&ours, mine)).cloned().collect();
+            assert!(missing.is_empty(), "{method} {p}: parameters {missing:?} missing");
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for media in content.keys() {
+                    assert!(mine["requestBody"]["content"].get(media).is_some(), "{method} {p}: body {media} missing");
+                }
+            }
+        }
+    }
+    assert_eq!(operations, 9);
+}
