@@ -18,6 +18,8 @@
    `--aicrd URL`, nginx is also started in front of that server and the cache is
    exercised: MISS then HIT, a 304 for a matching If-None-Match, one cached object
    per content coding.
+5. The Dockerfile's shape (multi-stage, musl, non-root, port, entrypoint, version
+   argument) and that its context filter keeps what the build reads.
 
 Exit status 0 when everything holds; the last line is `N passed, N failed`.
 """
@@ -374,6 +376,34 @@ def self_test_promql():
 
 
 # --------------------------------------------------------------------------
+# Dockerfile (no engine here: a structural check of what the image must be)
+
+
+def check_dockerfile():
+    text = open(os.path.join(ROOT, "deploy", "Dockerfile")).read()
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+    stages = [l for l in lines if l.upper().startswith("FROM ")]
+    assert len(stages) >= 2, "multi-stage build"
+    final = lines[lines.index(stages[-1]):]
+    user = [l.split()[1] for l in final if l.upper().startswith("USER ")]
+    assert user and user[-1].split(":")[0] not in ("0", "root"), "the final stage runs as a non-root user"
+    assert "EXPOSE 8080" in final
+    entry = [l for l in final if l.upper().startswith("ENTRYPOINT ")]
+    assert entry and json.loads(entry[-1].split(None, 1)[1])[0].endswith("/aicrd"), "ENTRYPOINT is aicrd"
+    assert any(l.startswith("ARG AICR_VERSION") for l in lines), "version build argument"
+    assert any("AICR_VERSION=${AICR_VERSION}" in l for l in lines), "the build argument reaches build.rs"
+    assert "--locked" in text and "musl" in text, "locked, static (musl) build"
+    # The build context filter must keep everything the build reads.
+    with open(os.path.join(ROOT, "deploy", "Dockerfile.dockerignore")) as f:
+        ignored = [l.strip().rstrip("/") for l in f if l.strip() and not l.startswith("#")]
+    needed = ["Cargo.toml", "Cargo.lock", "build.rs", "src", "recipes", "benches", ".git"]
+    for path in needed:
+        assert path not in ignored, f"{path} is needed by the build but ignored"
+    for path in needed[:-1]:
+        assert os.path.exists(os.path.join(ROOT, path)), f"{path} missing"
+
+
+# --------------------------------------------------------------------------
 # nginx
 
 
@@ -470,6 +500,7 @@ def main():
     check("PromQL scanner self-test", self_test_promql)
     check("alert rules use only exported metrics, labels and routes", check_alerts)
     check("grafana dashboard parses and uses only exported metrics", check_dashboard)
+    check("Dockerfile: multi-stage, static, non-root, EXPOSE 8080, ENTRYPOINT aicrd, version arg", check_dockerfile)
     if shutil.which("nginx"):
         check("nginx -t deploy/nginx/nginx.conf", check_nginx_syntax)
         if args.aicrd:
