@@ -7,6 +7,8 @@
    oldest and newest Kubernetes versions we claim. The Prometheus Operator kinds
    (ServiceMonitor, PrometheusRule) have no schema there: they are checked against
    the small local schemas below, which cover the fields these manifests use.
+   The kustomization as applied (`kubectl kustomize`, when kubectl is installed;
+   otherwise the ConfigMap its generator makes) is validated the same way.
 2. Cross-object facts: probes on /health and /ready, 3 replicas, a grace period
    longer than the shutdown delay plus drain timeout, selectors that match the pod
    labels, the HPA scaling the Deployment on CPU and aicr_http_requests_in_flight.
@@ -201,17 +203,50 @@ def check_listing():
 
 def check_schemas():
     for name, doc in resources():
-        key = (doc.get("apiVersion"), doc.get("kind"))
-        if key in CRD_SCHEMAS:
-            jsonschema.validate(doc, CRD_SCHEMAS[key])
-            continue
-        for version in K8S_VERSIONS:
-            try:
-                kubernetes_validate.validate(doc, version, strict=True)
-            except kubernetes_validate.ValidationError as e:
-                raise AssertionError(f"{name} ({doc['kind']}) against {version}: {e.message} at {list(e.path)}")
-            except kubernetes_validate.SchemaNotFoundError as e:
-                raise AssertionError(f"{name}: no schema for {key} in Kubernetes {version} ({e})")
+        validate_doc(name, doc)
+
+
+def validate_doc(name, doc):
+    key = (doc.get("apiVersion"), doc.get("kind"))
+    if key in CRD_SCHEMAS:
+        jsonschema.validate(doc, CRD_SCHEMAS[key])
+        return
+    for version in K8S_VERSIONS:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            raise AssertionError(f"{name} ({doc['kind']}) against {version}: {e.message} at {list(e.path)}")
+        except kubernetes_validate.SchemaNotFoundError as e:
+            raise AssertionError(f"{name}: no schema for {key} in Kubernetes {version} ({e})")
+
+
+def check_rendered():
+    """The kustomization as applied: rendered by kubectl when installed; otherwise its
+    generated ConfigMaps are built here (the other objects are checked file by file)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        out = subprocess.run([kubectl, "kustomize", KUBE], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+        assert len(docs) == len(resources()) + len(load_kustomization().get("configMapGenerator", [])), len(docs)
+        for doc in docs:
+            assert doc["metadata"].get("namespace", "aicrd") == "aicrd" or doc["kind"] == "Namespace"
+            validate_doc("kubectl kustomize", doc)
+        return
+    k = load_kustomization()
+    for gen in k.get("configMapGenerator", []):
+        data = {}
+        for f in gen["files"]:
+            with open(os.path.join(KUBE, f)) as fh:
+                data[os.path.basename(f)] = fh.read()
+        labels = gen.get("options", {}).get("labels", {})
+        doc = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": gen["name"], "namespace": k["namespace"], "labels": labels},
+            "data": data,
+        }
+        validate_doc("configMapGenerator", doc)
 
 
 def env_of(container):
@@ -495,6 +530,7 @@ def main():
 
     check("kustomization lists every manifest", check_listing)
     check(f"manifests validate (Kubernetes {', '.join(K8S_VERSIONS)}; CRDs: local schemas)", check_schemas)
+    check("kustomization renders to valid objects (kubectl kustomize, or generated ConfigMaps)", check_rendered)
     check("deployment: replicas, probes, grace period, security", check_deployment)
     check("service, PDB, NetworkPolicy, ServiceMonitor, HPA, Ingress wiring", check_wiring)
     check("PromQL scanner self-test", self_test_promql)
