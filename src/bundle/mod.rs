@@ -282,12 +282,16 @@ pub fn template_data(spec: &ComponentRef, values: Map<String, Value>) -> Value {
 fn render_manifests(catalog: &Catalog, c: &Component, values: Map<String, Value>) -> Result<Rendered, BundleError> {
     let mut sources = Vec::with_capacity(c.spec.manifest_files.len());
     for path in &c.spec.manifest_files {
-        let bytes = catalog.files.get(path).ok_or_else(|| BundleError::Internal {
-            message: "failed to collect component manifests".into(),
-            error: format!(
-                "[INTERNAL] failed to load manifest {path} for component {}: open {path}: file does not exist",
-                c.spec.name
-            ),
+        // The posted recipe names a file the catalog does not have: a client error
+        // (Go answers 500 INTERNAL here).
+        let bytes = catalog.files.get(path).ok_or_else(|| {
+            invalid(
+                "failed to collect component manifests",
+                format!(
+                    "[INVALID_REQUEST] failed to load manifest {path} for component {}: open {path}: file does not exist",
+                    c.spec.name
+                ),
+            )
         })?;
         sources.push((path.clone(), bytes));
     }

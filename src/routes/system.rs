@@ -1,4 +1,4 @@
-//! `/` (service, version, routes), `/health`, `/ready` and `/metrics`.
+//! `/` (service, version, routes), `/health`, `/ready`, `/metrics` and `/openapi.yaml`.
 
 use crate::error::{ApiError, timestamp};
 use crate::server::AppState;
@@ -25,11 +25,34 @@ struct Root {
     version: &'static str,
     commit: &'static str,
     build_date: &'static str,
+    openapi: &'static str,
 }
 
 /// `GET /`: service name, build identity and the API routes.
 pub async fn root() -> Response {
-    json(&Root { routes: API_ROUTES, service: "aicrd", version: VERSION, commit: COMMIT, build_date: BUILD_DATE })
+    json(&Root {
+        routes: API_ROUTES,
+        service: "aicrd",
+        version: VERSION,
+        commit: COMMIT,
+        build_date: BUILD_DATE,
+        openapi: OPENAPI_PATH,
+    })
+}
+
+/// Where the API's OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/openapi.yaml";
+
+/// The OpenAPI 3.1 document describing every route (`docs/openapi.yaml`).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+
+/// `GET /openapi.yaml`: the API contract, as YAML.
+pub async fn openapi() -> Response {
+    let mut res = OPENAPI.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    h.insert(header::CACHE_CONTROL, crate::http::etag::CACHE_CONTROL);
+    res
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,6 @@
 //! Application state, the router with its middleware stack, and the serve loop.
 //!
-//! Wrapped routes (`/`, `/v1/*`, unknown paths) go through, outermost first:
+//! Wrapped routes (`/`, `/openapi.yaml`, `/v1/*`, unknown paths) go through, outermost first:
 //! metrics → `X-Api-Version` → request id (+ error envelopes) → rate limit → panic
 //! recovery → logging → per-route deadline → handler (http-api spec §3.1, except that
 //! panic recovery sits inside the limiter, whose headers thus stay on a recovered 500).
@@ -287,6 +287,7 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let rate = RateLimitState { limiter: state.limiter.clone(), rejects: state.metrics.rate_limit_rejects.clone() };
     let api = Router::new()
         .route("/", methods(get(routes::system::root), "GET, HEAD", false))
+        .route("/openapi.yaml", methods(get(routes::system::openapi), "GET, HEAD", false))
         .route(
             "/v1/recipe",
             with_deadline(
