@@ -161,7 +161,10 @@ async fn oversized_bodies_get_413() {
     // Chunked, with no declared length: cut when the stream passes the cap.
     for (path, limit) in [("/v1/recipe", 4096usize), ("/v1/bundle", 8192)] {
         let mut c = connect(&server).await;
-        c.stream.write_all(post(path, "application/json", "", "Transfer-Encoding: chunked\r\n").as_bytes()).await.unwrap();
+        c.stream
+            .write_all(post(path, "application/json", "", "Transfer-Encoding: chunked\r\n").as_bytes())
+            .await
+            .unwrap();
         let chunk = format!("400\r\n{}\r\n", "x".repeat(0x400));
         for _ in 0..(limit / 0x400 + 2) {
             if c.stream.write_all(chunk.as_bytes()).await.is_err() {
@@ -275,7 +278,9 @@ async fn clients_that_leave_mid_bundle_leave_nothing_behind() {
     assert_eq!(recipe.status, 200);
     let body = recipe.body;
     let head = |len: usize| {
-        format!("POST /v1/bundle HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
+        format!(
+            "POST /v1/bundle HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
     };
     // The request works when the client stays.
     let mut raw = head(body.len()).into_bytes();
