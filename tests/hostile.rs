@@ -313,3 +313,16 @@ async fn clients_that_leave_mid_bundle_leave_nothing_behind() {
     assert_eq!(again.body.len(), ok.body.len());
     assert!(server.stop().await.is_ok(), "nothing left to drain");
 }
+
+/// The link between "the handler future was dropped" (what the in-flight gauge shows
+/// above) and "the generation stops": the handler holds a `CancelOnDrop`, and the
+/// generation checks the flag it sets (`bundle_generate.rs` shows a set flag stops it).
+#[test]
+fn dropping_the_handler_guard_cancels_the_generation() {
+    use aicrd::bundle::{BundleError, Cancel, CancelOnDrop};
+    let cancel = Cancel::new(None);
+    let guard = CancelOnDrop(Some(cancel.clone()));
+    assert_eq!(cancel.check(), Ok(()));
+    drop(guard);
+    assert_eq!(cancel.check(), Err(BundleError::Cancelled));
+}
