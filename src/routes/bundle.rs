@@ -82,21 +82,29 @@ pub async fn post(
     // Dropping this handler's future (client gone) sets the flag the worker polls.
     let _guard = CancelOnDrop(Some(cancel.clone()));
     let worker_state = state.clone();
-    let work = tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<u8>), BundleError> {
+    let work = move || -> Result<(usize, usize, Vec<u8>), BundleError> {
         let bundle = bundle::generate(&worker_state.catalog, &recipe, &options, VERSION, &cancel)?;
         let zip = archive::zip(&bundle).map_err(|e| BundleError::Internal {
             message: "failed to write bundle archive".into(),
             error: e.to_string(),
         })?;
         Ok((bundle.files.len(), bundle.size(), zip))
+    };
+    // Rendering is CPU-bound and parallel inside (components, zip members): it runs on
+    // rayon's pool, whose worker then takes part in that inner work itself. A panic
+    // is caught here, as rayon would otherwise abort the process.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = tx.send(outcome);
     });
-    let outcome = tokio::time::timeout(DEADLINE.saturating_sub(started.elapsed()), work).await;
+    let outcome = tokio::time::timeout(DEADLINE.saturating_sub(started.elapsed()), rx).await;
     let (files, size, zip) = match outcome {
         Err(_) => return Err(bundle_error(BundleError::TimedOut)),
-        Ok(Err(join)) => {
-            return Err(ApiError::internal(format!("bundle generation failed: {join}")));
+        Ok(Err(_)) | Ok(Ok(Err(_))) => {
+            return Err(ApiError::internal("bundle generation failed: the worker panicked"));
         }
-        Ok(Ok(result)) => result.map_err(bundle_error)?,
+        Ok(Ok(Ok(result))) => result.map_err(bundle_error)?,
     };
     let mut res = Response::new(Body::from(zip));
     let h = res.headers_mut();
