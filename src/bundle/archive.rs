@@ -55,6 +55,22 @@ impl Member<'_> {
     fn method(&self) -> u16 {
         if self.deflated.is_some() { 8 } else { 0 }
     }
+    /// The fields local and central headers share, from "version needed" to the
+    /// (empty) extra field's length.
+    fn write_common(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        u16le(out, NEEDED);
+        u16le(out, flags(&self.name));
+        u16le(out, self.method());
+        u16le(out, DOS_TIME);
+        u16le(out, DOS_DATE);
+        out.extend_from_slice(&self.crc.to_le_bytes());
+        u32le(out, self.data().len())?;
+        u32le(out, self.size)?;
+        let name_len = u16::try_from(self.name.len()).map_err(|_| std::io::Error::other("entry name too long"))?;
+        u16le(out, name_len);
+        u16le(out, 0); // extra field
+        Ok(())
+    }
 }
 
 /// Raw deflate (no zlib wrapper) at level 1: text compresses nearly as well as at 6
@@ -124,16 +140,7 @@ pub fn zip(bundle: &Bundle) -> std::io::Result<Vec<u8>> {
     for m in &members {
         offsets.push(out.len());
         out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        u16le(&mut out, NEEDED);
-        u16le(&mut out, flags(&m.name));
-        u16le(&mut out, m.method());
-        u16le(&mut out, DOS_TIME);
-        u16le(&mut out, DOS_DATE);
-        out.extend_from_slice(&m.crc.to_le_bytes());
-        u32le(&mut out, m.data().len())?;
-        u32le(&mut out, m.size)?;
-        u16le(&mut out, m.name.len() as u16);
-        u16le(&mut out, 0);
+        m.write_common(&mut out)?;
         out.extend_from_slice(m.name.as_bytes());
         out.extend_from_slice(m.data());
     }
@@ -141,16 +148,7 @@ pub fn zip(bundle: &Bundle) -> std::io::Result<Vec<u8>> {
     for (m, offset) in members.iter().zip(offsets) {
         out.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         u16le(&mut out, MADE_BY);
-        u16le(&mut out, NEEDED);
-        u16le(&mut out, flags(&m.name));
-        u16le(&mut out, m.method());
-        u16le(&mut out, DOS_TIME);
-        u16le(&mut out, DOS_DATE);
-        out.extend_from_slice(&m.crc.to_le_bytes());
-        u32le(&mut out, m.data().len())?;
-        u32le(&mut out, m.size)?;
-        u16le(&mut out, m.name.len() as u16);
-        u16le(&mut out, 0); // extra field
+        m.write_common(&mut out)?;
         u16le(&mut out, 0); // comment
         u16le(&mut out, 0); // disk number
         u16le(&mut out, 0); // internal attributes
